@@ -1,0 +1,1 @@
+"""Library code behind the SyncNet scripts: media I/O, layout, tracking, cropping, scoring."""

@@ -1,0 +1,17 @@
+"""Choosing where the networks run."""
+import torch
+
+from .errors import InputError
+
+CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name="auto"):
+    """'auto' is CUDA when present, else the CPU; asking for CUDA without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    if name not in CHOICES and not name.startswith("cuda:"):
+        raise InputError(f"--device {name!r}: expected one of {', '.join(CHOICES)}")
+    return torch.device(name)

@@ -1,0 +1,28 @@
+"""Decoded frames as iterators, so that a video is never held in memory whole."""
+import cv2
+
+from .errors import MediaError
+
+
+def read_images(paths):
+    """Yield BGR uint8 images from image files, in the given order."""
+    for path in paths:
+        image = cv2.imread(path)
+        if image is None:
+            raise MediaError(f"cannot read the frame image {path}")
+        yield image
+
+
+def read_video(path):
+    """Yield BGR uint8 frames straight from a video file (no JPEG round trip)."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise MediaError(f"OpenCV cannot open the video {path}")
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                return
+            yield image
+    finally:
+        capture.release()
