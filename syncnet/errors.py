@@ -5,7 +5,7 @@ class SyncNetError(Exception):
     """A failure to report as one line, without a traceback."""
 
 
-class InputError(SyncNetError):
+class InputError(SyncNetError, ValueError):
     """A bad option, path or input file."""
 
 
@@ -13,5 +13,5 @@ class MediaError(SyncNetError):
     """ffmpeg could not read or write a file."""
 
 
-class WeightsError(SyncNetError):
+class WeightsError(SyncNetError, ValueError):
     """A model file is missing, damaged or not the expected network."""

@@ -1,0 +1,338 @@
+"""S3FD: golden detections with the stand-in weights, batching, weight errors, box utilities."""
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import need
+from detectors import S3FD
+from detectors.s3fd import DEFAULT_WEIGHTS, WeightsError
+from detectors.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
+from detectors.s3fd.nets import S3FDNet
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Parametrising needs the golden list at collection time, before fixtures run; this is the
+# conftest's lookup. When the file is absent, one placeholder case lets need() skip or fail.
+_SHARED = Path(os.environ.get("SYNCNET_SHARED") or REPO_ROOT.parent / "shared")
+_GOLDEN_FILE = _SHARED / "fixtures" / "golden" / "s3fd_detect.json"
+
+
+def _golden_cases():
+    if not _GOLDEN_FILE.is_file():
+        return [pytest.param(None, id="golden-missing")]
+    cases = []
+    for entry in json.loads(_GOLDEN_FILE.read_text()):
+        scales = "+".join(str(s) for s in entry["scales"])
+        case_id = f"{Path(entry['frame']).stem}-conf{entry['conf_th']}-scales{scales}"
+        cases.append(pytest.param(entry, id=case_id))
+    return cases
+
+
+def _read_rgb(path):
+    image = cv2.imread(str(need(path)))
+    assert image is not None, path
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def detector(s3fd_weights):
+    return S3FD(device="cpu", weights=s3fd_weights)
+
+
+@pytest.fixture(scope="module")
+def frames(shared_dir):
+    folder = shared_dir / "fixtures" / "frames"
+    return {name: _read_rgb(folder / name) for name in ("twoface_040.png", "twoface_200.png", "wide720_100.png")}
+
+
+def assert_same_detections(actual, expected, coord_rtol=1e-3):
+    """Same box count; coordinates and scores within 1e-3 relative.
+
+    Coordinates also get atol 1e-2 px: some lie near 0 (or are -0.01 px), where a relative
+    bound means nothing. 0.01 px is far below the 4+ px between neighbouring priors, so a box
+    from the wrong prior, a wrong mean or a wrong decode still fails.
+    """
+    expected = np.asarray(expected, dtype=np.float64).reshape(-1, 5)
+    assert actual.shape == expected.shape, f"{len(actual)} boxes, expected {len(expected)}"
+    np.testing.assert_allclose(actual[:, :4], expected[:, :4], rtol=coord_rtol, atol=1e-2)
+    np.testing.assert_allclose(actual[:, 4], expected[:, 4], rtol=1e-3, atol=0)
+
+
+# --- golden detections ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry", _golden_cases())
+def test_detect_faces_matches_golden(entry, detector, golden_dir):
+    need(golden_dir / "s3fd_detect.json")
+    assert entry is not None
+    image = _read_rgb(golden_dir.parent / "frames" / entry["frame"])
+    found = detector.detect_faces(image, conf_th=entry["conf_th"], scales=entry["scales"])
+    assert found.dtype == np.float64 and found.ndim == 2 and found.shape[1] == 5
+    assert_same_detections(found, entry["boxes"])
+
+
+def test_result_is_sorted_and_nonoverlapping(detector, frames):
+    found = detector.detect_faces(frames["wide720_100.png"], conf_th=0.3, scales=[0.25, 0.125])
+    assert len(found) > 10
+    assert np.all(np.diff(found[:, 4]) <= 0)
+    iou = iou_matrix(found[:, :4], found[:, :4])
+    np.fill_diagonal(iou, 0)
+    assert iou.max() <= 0.1
+
+
+def test_nothing_found_gives_empty_rows(detector, frames):
+    found = detector.detect_faces(frames["twoface_040.png"], conf_th=0.99, scales=[0.25])
+    assert found.shape == (0, 5)
+    assert detector.detect_faces(frames["twoface_040.png"], scales=[]).shape == (0, 5)
+
+
+def test_input_validation(detector, frames):
+    with pytest.raises(ValueError, match="H x W x 3"):
+        detector.detect_faces(np.zeros((100, 100), np.uint8))
+    with pytest.raises(ValueError, match="positive"):
+        detector.detect_faces(frames["twoface_040.png"], scales=[0])
+    with pytest.raises(ValueError, match="at least"):
+        detector.detect_faces(frames["twoface_040.png"], scales=[0.01])
+
+
+def test_accepts_non_contiguous_rgb(detector, shared_dir):
+    bgr = cv2.imread(str(need(shared_dir / "fixtures" / "frames" / "twoface_200.png")))
+    flipped_view = bgr[:, :, ::-1]  # negative strides, as a quick BGR->RGB gives
+    expected = detector.detect_faces(np.ascontiguousarray(flipped_view), conf_th=0.3, scales=[0.25])
+    np.testing.assert_array_equal(detector.detect_faces(flipped_view, conf_th=0.3, scales=[0.25]), expected)
+
+
+# --- batching ------------------------------------------------------------------------------
+
+def _same_size_frames(frames):
+    h, w = frames["twoface_040.png"].shape[:2]
+    wide = cv2.resize(frames["wide720_100.png"], (w, h), interpolation=cv2.INTER_AREA)
+    return [frames["twoface_040.png"], frames["twoface_200.png"], wide]
+
+
+# Small scales keep the CPU time down; two scales check the per-scale grouping.
+@pytest.mark.parametrize("scales", [[0.25], [0.25, 0.125]], ids=["0.25", "0.25+0.125"])
+def test_batch_equals_per_frame(detector, frames, scales):
+    images = _same_size_frames(frames)
+    batched = detector.detect_faces_batch(images, conf_th=0.3, scales=scales)
+    assert len(batched) == len(images)
+    for image, got in zip(images, batched):
+        # A batch may pick other conv kernels than one frame; allow float32 noise only.
+        assert_same_detections(got, detector.detect_faces(image, conf_th=0.3, scales=scales), coord_rtol=1e-5)
+
+
+def test_batch_with_mixed_sizes(detector, frames):
+    images = [frames["wide720_100.png"], frames["twoface_040.png"], frames["wide720_100.png"][:, :640]]
+    batched = detector.detect_faces_batch(images, conf_th=0.5, scales=[0.25])
+    for image, got in zip(images, batched):
+        assert_same_detections(got, detector.detect_faces(image, conf_th=0.5, scales=[0.25]), coord_rtol=1e-5)
+    assert detector.detect_faces_batch([], conf_th=0.5) == []
+
+
+def test_network_is_float32(detector):
+    assert all(p.dtype == torch.float32 for p in detector.net.parameters())
+    with torch.inference_mode():
+        loc, conf, shapes = detector.net(torch.zeros(2, 3, 64, 96))
+    assert loc.dtype == conf.dtype == torch.float32
+    assert loc.shape == (2, sum(h * w for h, w in shapes), 4) and conf.shape[:2] == loc.shape[:2]
+    np.testing.assert_allclose(conf.sum(-1).numpy(), 1, rtol=1e-6)
+
+
+# --- weights -------------------------------------------------------------------------------
+
+def _assert_weights_error(path):
+    with pytest.raises(WeightsError) as caught:
+        S3FD(device="cpu", weights=path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert "download_model.sh" in message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_missing_weights(tmp_path):
+    _assert_weights_error(tmp_path / "absent" / "sfd_face.pth")
+
+
+def test_truncated_weights(tmp_path, s3fd_weights):
+    truncated = tmp_path / "sfd_face.pth"
+    truncated.write_bytes(Path(s3fd_weights).read_bytes()[:1000])
+    _assert_weights_error(truncated)
+
+
+def test_wrong_layout_weights(syncnet_weights):
+    _assert_weights_error(syncnet_weights)
+
+
+def test_wrong_shape_and_non_dict_weights(tmp_path, s3fd_weights):
+    state = torch.load(s3fd_weights, map_location="cpu", weights_only=True)
+    state["loc.0.weight"] = torch.zeros(4, 256, 1, 1)
+    reshaped = tmp_path / "reshaped.pth"
+    torch.save(state, reshaped)
+    _assert_weights_error(reshaped)
+    not_dict = tmp_path / "list.pth"
+    torch.save([torch.zeros(3)], not_dict)
+    _assert_weights_error(not_dict)
+
+
+def test_default_weights_path_is_beside_the_package(tmp_path, monkeypatch):
+    import detectors
+    assert DEFAULT_WEIGHTS == Path(detectors.__file__).resolve().parent / "s3fd" / "weights" / "sfd_face.pth"
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+    if not DEFAULT_WEIGHTS.is_file():
+        _assert_weights_error(DEFAULT_WEIGHTS)
+
+
+def test_device_choices(s3fd_weights):
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError) as caught:
+            S3FD(device="cuda", weights=s3fd_weights)
+        assert "\n" not in str(caught.value)
+        assert S3FD(device="auto", weights=s3fd_weights).device.type == "cpu"
+    with pytest.raises(ValueError):
+        S3FD(device="tpu", weights=s3fd_weights)
+
+
+# --- priors, decode, detection step ----------------------------------------------------------
+
+def test_priors_layout_and_cache():
+    maps = ((4, 6), (2, 3), (1, 2), (1, 1), (1, 1), (1, 1))
+    priors = prior_boxes((16, 24), maps)
+    assert priors.dtype == torch.float32 and priors.shape == (24 + 6 + 2 + 3, 4)
+    # Second row of the first source: i = 0, j = 1 -> cx = 1.5 * 4 / 24.
+    np.testing.assert_allclose(priors[1].numpy(), [1.5 * 4 / 24, 0.5 * 4 / 16, 16 / 24, 16 / 16], rtol=1e-6)
+    # First row of the second source (step 8, min size 32).
+    np.testing.assert_allclose(priors[24].numpy(), [4 / 24, 4 / 16, 32 / 24, 32 / 16], rtol=1e-6)
+    assert prior_boxes((16, 24), maps) is priors
+
+
+def test_decode_zero_offsets_give_the_priors():
+    priors = torch.tensor([[0.5, 0.5, 0.2, 0.4], [0.1, 0.9, 1.0, 0.5]])
+    boxes = decode(torch.zeros(1, 2, 4), priors)
+    np.testing.assert_allclose(boxes[0].numpy(), [[0.4, 0.3, 0.6, 0.7], [-0.4, 0.65, 0.6, 1.15]], rtol=1e-6)
+    shifted = decode(torch.tensor([[1.0, 0.0, 0.0, 5.0]]), priors[:1])
+    np.testing.assert_allclose(shifted.numpy(), [[0.42, 0.5 - 0.2 * np.e, 0.62, 0.5 + 0.2 * np.e]], rtol=1e-6)
+
+
+def _reference_select(boxes, scores, conf_th, score_th=0.05, nms_th=0.3, top_k=5000, keep_top_k=750):
+    """The detection step written the slow, literal way: greedy NMS over every candidate,
+    keep keep_top_k, then the leading boxes above conf_th."""
+    mask = scores > score_th
+    scores, boxes = scores[mask], boxes[mask]
+    if scores.numel() == 0:
+        return np.empty((0, 4), np.float32), np.empty(0, np.float32)
+    _, idx = scores.sort(0)
+    idx = idx[-top_k:]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while idx.numel() > 0:
+        i = idx[-1]
+        keep.append(int(i))
+        idx = idx[:-1]
+        w = (torch.minimum(boxes[idx, 2], boxes[i, 2]) - torch.maximum(boxes[idx, 0], boxes[i, 0])).clamp(min=0)
+        h = (torch.minimum(boxes[idx, 3], boxes[i, 3]) - torch.maximum(boxes[idx, 1], boxes[i, 1])).clamp(min=0)
+        inter = w * h
+        idx = idx[(inter / ((area[idx] - inter) + area[i])).le(nms_th)]
+    keep = keep[:keep_top_k]
+    kept_scores = scores[keep]
+    n = 0
+    while n < len(keep) and kept_scores[n] > conf_th:
+        n += 1
+    return boxes[keep[:n]].numpy(), kept_scores[:n].numpy()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 400), levels=st.integers(1, 50),
+       conf_th=st.sampled_from([0.0, 0.05, 0.3, 0.5, 0.8]), keep_top_k=st.sampled_from([3, 750]))
+def test_select_faces_equals_literal_reference(seed, n, levels, conf_th, keep_top_k):
+    # Few distinct score levels: many ties, which is where the order of processing shows.
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 1, (n, 2))
+    boxes = torch.from_numpy(np.hstack([xy, xy + rng.uniform(0.02, 0.3, (n, 2))]).astype(np.float32))
+    scores = torch.from_numpy((rng.integers(0, levels, n) / levels).astype(np.float32))
+    got = select_faces(boxes, scores, conf_th, keep_top_k=keep_top_k)
+    want = _reference_select(boxes, scores, conf_th, keep_top_k=keep_top_k)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+# --- iou_matrix and nms properties ---------------------------------------------------------
+
+coordinate = st.floats(-1e4, 1e4, allow_nan=False)
+extent = st.one_of(st.just(0.0), st.floats(-50, -1e-3), st.floats(1e-3, 1e3))
+
+
+@st.composite
+def box_arrays(draw, min_size=0, max_size=12):
+    rows = draw(st.lists(st.tuples(coordinate, coordinate, extent, extent), min_size=min_size, max_size=max_size))
+    return np.array([[x, y, x + w, y + h] for x, y, w, h in rows], dtype=np.float64).reshape(-1, 4)
+
+
+def _areas(boxes):
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+@given(a=box_arrays(), b=box_arrays())
+def test_iou_in_unit_interval_and_symmetric(a, b):
+    iou = iou_matrix(a, b)
+    assert iou.shape == (len(a), len(b))
+    assert np.all((iou >= 0) & (iou <= 1))
+    np.testing.assert_array_equal(iou, iou_matrix(b, a).T)
+
+
+@given(a=box_arrays(min_size=1))
+def test_self_iou_and_degenerate_boxes(a):
+    iou = iou_matrix(a, a)
+    positive = (a[:, 2] > a[:, 0]) & (a[:, 3] > a[:, 1]) & (_areas(a) > 0)
+    assert np.all(np.diag(iou)[positive] == 1)
+    # Zero or negative width/height: overlaps nothing, not even itself, and no NaN.
+    assert np.all(iou[~positive] == 0) and np.all(iou[:, ~positive] == 0)
+
+
+@given(a=box_arrays(min_size=1), row=st.integers(0, 100), col=st.integers(0, 3))
+def test_nan_boxes_refused(a, row, col):
+    a[row % len(a), col] = np.nan
+    with pytest.raises(ValueError):
+        iou_matrix(a, a)
+    with pytest.raises(ValueError):
+        nms(a, np.arange(len(a), dtype=float), 0.3)
+
+
+@st.composite
+def boxes_with_distinct_scores(draw):
+    boxes = draw(box_arrays(max_size=20))
+    scores = draw(st.lists(st.floats(0, 1, allow_nan=False), min_size=len(boxes), max_size=len(boxes), unique=True))
+    return boxes, np.array(scores, dtype=np.float64)
+
+
+@given(data=boxes_with_distinct_scores(), threshold=st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.9]),
+       perm_seed=st.integers(0, 2**32 - 1))
+def test_nms_properties(data, threshold, perm_seed):
+    boxes, scores = data
+    kept = nms(boxes, scores, threshold)
+    assert kept.dtype.kind == "i" and len(set(kept.tolist())) == len(kept)
+    assert np.all(np.diff(scores[kept]) <= 0)  # best first
+    iou = iou_matrix(boxes, boxes)
+    kept_iou = iou[np.ix_(kept, kept)]
+    np.fill_diagonal(kept_iou, 0)
+    assert np.all(kept_iou <= threshold)
+    # Greedy: every dropped box overlaps a better kept box by more than the threshold.
+    for j in set(range(len(boxes))) - set(kept.tolist()):
+        assert np.any((iou[kept, j] > threshold) & (scores[kept] > scores[j]))
+    # The input order does not matter when scores are distinct.
+    perm = np.random.default_rng(perm_seed).permutation(len(boxes))
+    np.testing.assert_array_equal(perm[nms(boxes[perm], scores[perm], threshold)], kept)
+
+
+@given(data=boxes_with_distinct_scores(), top_k=st.integers(0, 5))
+def test_nms_top_k_and_torch_input(data, top_k):
+    boxes, scores = data
+    kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.3, top_k=top_k)
+    best = np.argsort(-scores)[:top_k]
+    assert set(kept.tolist()) <= set(best.tolist())
+    np.testing.assert_array_equal(kept, best[nms(boxes[best], scores[best], 0.3)])
