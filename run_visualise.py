@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Draw each face track, coloured by its sync confidence: pyavi/REFERENCE/video_out.avi."""
+"""Draw each face track, coloured by its sync confidence: pyavi/REFERENCE/video_out.avi and confidence.png."""
 import argparse
+import json
 import os
 import sys
 
@@ -19,14 +20,16 @@ def build_parser():
 
 def main(argv=None):
     opt = build_parser().parse_args(argv)
-    with reported_errors("run_visualise.py", opt.debug):
+    with reported_errors("run_visualise.py", opt.debug, opt.quiet):
         from syncnet.errors import InputError
         from syncnet.fileio import load_pickle
         from syncnet.layout import Layout
+        from syncnet.plots import plot_speakers
         from syncnet.visualise import faces_by_frame, write_visualisation
 
         layout = Layout(opt.data_dir, opt.reference)
-        needed = {name: os.path.join(layout.work, name) for name in ("tracks.pckl", "activesd.pckl")}
+        needed = {name: os.path.join(layout.work, name)
+                  for name in ("tracks.pckl", "activesd.pckl", "speakers.json")}
         for name, path in needed.items():
             if not os.path.isfile(path):
                 raise InputError(f"{path} not found: run run_pipeline.py and run_syncnet.py first")
@@ -38,6 +41,8 @@ def main(argv=None):
         frame_paths = layout.frame_files() if os.path.isdir(layout.frames) else []
         faces = faces_by_frame(tracks, dists_per_track, len(frame_paths))
         write_visualisation(frame_paths, faces, layout.avi, opt.frame_rate)
+        with open(needed["speakers.json"], encoding="utf-8") as handle:
+            plot_speakers(json.load(handle), os.path.join(layout.avi, "confidence.png"))
     return 0
 
 

@@ -3,8 +3,6 @@ import glob
 import json
 import os
 import pickle
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -13,35 +11,8 @@ import pytest
 from syncnet.cropping import crop_face
 from syncnet.frames import read_video
 from syncnet.scoring import summarise
-from tests.conftest import REPO_ROOT
-
-REFERENCE = "twoface"
-
-
-def run_script(script, *args, cwd):
-    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
-                            cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    assert "Traceback" not in result.stderr
-    return result
-
-
-@pytest.fixture(scope="module")
-def twoface_run(tmp_path_factory, shared_dir, syncnet_weights, clip):
-    """One full run with the reference's detections fed through --reuse_faces."""
-    data_dir = tmp_path_factory.mktemp("work")
-    faces = json.loads((shared_dir / "fixtures" / "twoface_faces.json").read_text())
-    work = data_dir / "pywork" / REFERENCE
-    work.mkdir(parents=True)
-    with open(work / "faces.pckl", "wb") as handle:
-        pickle.dump(faces, handle)
-    video = clip("twoface.mp4")
-    common = ["--data_dir", data_dir, "--reference", REFERENCE, "--videofile", video]
-    pipeline = run_script("run_pipeline.py", *common, "--reuse_faces", "--device", "cpu", cwd=data_dir)
-    assert not (data_dir / "pytmp" / REFERENCE).exists(), "run_pipeline removes its pytmp folder"
-    run_script("run_syncnet.py", *common, "--initial_model", syncnet_weights, "--device", "cpu", cwd=data_dir)
-    run_script("run_visualise.py", *common, cwd=data_dir)
-    return data_dir, faces, pipeline
+from tests.conftest import TWOFACE as REFERENCE
+from tests.conftest import need, run_script
 
 
 def _load(data_dir, name):
@@ -142,3 +113,46 @@ def test_video_out_matches_reference(twoface_run, golden, golden_dir):
     for k in (40, 200):
         expected = cv2.imread(str(golden_dir / f"twoface_video_out_f{k:03d}.png")).astype(float)
         assert np.abs(frames[k] - expected).mean() < 3, k
+
+
+def test_real_detection_end_to_end(tmp_path, shared_dir, s3fd_weights, syncnet_weights):
+    """S3FD itself (stand-in weights) on a lavfi-made clip, through tracking, cropping and scoring.
+
+    The stand-in detector scores faces below the reference's 0.9, so the clip is a still
+    frame of twoface with a sine tone, and the threshold is lowered to get tracks.
+    """
+    from detectors import S3FD
+    from syncnet.media import run_ffmpeg
+
+    still = need(shared_dir / "fixtures" / "frames" / "twoface_200.png")
+    video = tmp_path / "still.mp4"
+    run_ffmpeg(["-loop", "1", "-framerate", "25", "-i", str(still), "-f", "lavfi", "-i",
+                "sine=frequency=300:sample_rate=16000", "-t", "2", "-c:v", "mpeg4", "-q:v", "2",
+                "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(video)], "make the still clip")
+    data_dir = tmp_path / "work"
+    common = ["--data_dir", data_dir, "--reference", "still", "--videofile", video]
+    run_script("run_pipeline.py", *common, "--s3fd_model", s3fd_weights, "--facedet_conf", "0.5",
+               "--min_track", "30", "--min_face_size", "20", "--device", "cpu", cwd=tmp_path)
+
+    faces = _load_from(data_dir, "still", "faces.pckl")
+    frame_paths = sorted(glob.glob(str(data_dir / "pyframes" / "still" / "*.jpg")))
+    assert len(faces) == len(frame_paths) >= 50
+    detector = S3FD(device="cpu", weights=s3fd_weights)
+    for index in (0, len(frame_paths) // 2, len(frame_paths) - 1):
+        rgb = cv2.cvtColor(cv2.imread(frame_paths[index]), cv2.COLOR_BGR2RGB)
+        expected = detector.detect_faces(rgb, conf_th=0.5, scales=[0.25])
+        assert len(expected) > 0
+        assert [face["frame"] for face in faces[index]] == [index] * len(expected)
+        np.testing.assert_allclose([face["bbox"] + [face["conf"]] for face in faces[index]], expected,
+                                   rtol=1e-5, atol=1e-3)
+    tracks = _load_from(data_dir, "still", "tracks.pckl")
+    assert tracks, "a still frame's boxes overlap perfectly from frame to frame"
+    assert len(glob.glob(str(data_dir / "pycrop" / "still" / "0*.avi"))) == len(tracks)
+    run_script("run_syncnet.py", "--data_dir", data_dir, "--reference", "still",
+               "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
+    assert len(_load_from(data_dir, "still", "activesd.pckl")) == len(tracks)
+
+
+def _load_from(data_dir, reference, name):
+    with open(data_dir / "pywork" / reference / name, "rb") as handle:
+        return pickle.load(handle)

@@ -1,0 +1,121 @@
+"""Pictures for people: the demo's distance curve and confidence, and who speaks when.
+
+matplotlib is imported inside the functions (Agg canvas, no pyplot state), so importing this
+module, or a script that uses it, stays fast.
+"""
+import os
+
+import numpy as np
+
+from .errors import InputError
+from .fileio import atomic_path
+from .media import FRAME_RATE
+
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(path):
+    """Refuse a plot name whose extension matplotlib would not write as an image here."""
+    if os.path.splitext(os.fspath(path))[1].lower() not in PLOT_FORMATS:
+        raise InputError(f"{path}: the plot must end with {', '.join(PLOT_FORMATS)}")
+    return path
+
+
+def _figure(rows, height_ratios, size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(rows, 1, height_ratios=height_ratios, squeeze=False)[:, 0]
+
+
+def _save(figure, path):
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary)
+
+
+def plot_demo(summary, vshift, title, path):
+    """The 31-point mean distance curve with its minimum, and the framewise confidence over time."""
+    figure, (curve, framewise) = _figure(2, [1, 1], (9, 7.5))
+    figure.suptitle(f"{title}\nAV offset {summary.offset:+d} frames, min dist (LSE-D) "
+                    f"{summary.min_dist:.3f}, confidence (LSE-C) {summary.confidence:.3f}")
+
+    offsets = vshift - np.arange(len(summary.mean_dists))
+    median = float(np.median(summary.mean_dists))
+    curve.plot(offsets, summary.mean_dists, "o-", color="C0", markersize=4,
+               label="mean lip-audio distance")
+    curve.axhline(median, color="grey", linestyle="--", label=f"median {median:.3f}")
+    curve.plot([summary.offset], [summary.min_dist], "o", color="C3", markersize=10,
+               label=f"minimum: best offset {summary.offset:+d}")
+    curve.annotate("", xy=(summary.offset, summary.min_dist), xytext=(summary.offset, median),
+                   arrowprops={"arrowstyle": "<->", "color": "C3"})
+    towards_middle = 1 if summary.offset <= 0 else -1
+    curve.annotate(f"confidence = median - minimum\n= {summary.confidence:.3f}",
+                   xy=(summary.offset, (summary.min_dist + median) / 2), color="C3", va="center",
+                   xytext=(8 * towards_middle, 0), textcoords="offset points",
+                   bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "C3", "alpha": 0.9},
+                   ha="left" if towards_middle > 0 else "right")
+    curve.set_xlabel("audio shift tested (video frames of 40 ms; + = audio early, - = audio late)")
+    curve.set_ylabel("distance (lower = better match)")
+    curve.set_title("How well the lips match the audio at each shift: the dip marks the offset")
+    curve.grid(alpha=0.3)
+    curve.legend(loc="best", fontsize="small")
+
+    times = (np.arange(len(summary.framewise_conf)) + 2.5) / FRAME_RATE
+    conf = summary.framewise_conf
+    framewise.plot(times, conf, color="C2")
+    framewise.fill_between(times, conf, 0, where=conf > 0, color="C2", alpha=0.3, interpolate=True)
+    framewise.axhline(0, color="grey", linewidth=0.8)
+    framewise.set_xlabel("time (s), centre of each 5-frame window")
+    framewise.set_ylabel("confidence per window")
+    framewise.set_title(f"Confidence over time at offset {summary.offset:+d} "
+                        "(higher = lips and audio agree; near 0 = silence or no match)")
+    framewise.grid(alpha=0.3)
+    _save(figure, path)
+
+
+def plot_speakers(table, path):
+    """Each track's per-frame confidence against time, the speaking intervals shaded, and a timeline."""
+    figure, (curves, timeline) = _figure(2, [3, 1], (10, 6.5))
+    rate = table["frame_rate"]
+    threshold = table["speaker_threshold"]
+    tracks = [entry["track"] for entry in table["tracks"]]
+    names = {entry["track"]: f"track {entry['track']} ({entry['file']})" for entry in table["tracks"]}
+    colours = {track: f"C{index % 10}" for index, track in enumerate(tracks)}
+    n_frames = len(table["frames"])
+
+    for track in tracks:
+        points = [(entry["frame"], entry["confidence"][str(track)]) for entry in table["frames"]
+                  if str(track) in entry["confidence"]]
+        if points:
+            frames, values = np.array(points).T
+            curves.plot(frames / rate, values, color=colours[track], label=names[track])
+            visible = (frames[0] / rate, (frames[-1] + 1 - frames[0]) / rate)
+            timeline.broken_barh([visible], (track - 0.1, 0.2), color="lightgrey")
+    for segment in table["segments"]:
+        start, end = segment["start_frame"] / rate, (segment["end_frame"] + 1) / rate
+        colour = colours[segment["track"]]
+        curves.axvspan(start, end, color=colour, alpha=0.15, linewidth=0)
+        timeline.broken_barh([(start, end - start)], (segment["track"] - 0.35, 0.7), color=colour)
+    curves.axhline(threshold, color="black", linestyle="--", linewidth=1,
+                   label=f"speaking threshold {threshold:g}")
+
+    if not tracks:
+        heard = "no face track was found in this video, so there is nobody to show"
+    elif table["segments"]:
+        heard = "shaded = that face is speaking (the highest confidence above the threshold)"
+    else:
+        heard = "no frame is above the threshold: nobody is marked as speaking"
+    curves.set_title(f"Who speaks when: how well each face's lips match the audio\n{heard}")
+    curves.set_ylabel("sync confidence (higher = lips match the audio)")
+    curves.grid(alpha=0.3)
+    if tracks:
+        curves.legend(loc="upper right", fontsize="small")
+    timeline.set_yticks(tracks, [f"track {track}" for track in tracks])
+    timeline.set_ylim(max(tracks, default=0) + 0.6, min(tracks, default=0) - 0.6)
+    timeline.set_title("Timeline: grey = face visible, colour = speaking", fontsize="medium")
+    timeline.set_xlabel("time (s)")
+    for axes in (curves, timeline):
+        axes.set_xlim(0, max(n_frames, 1) / rate)
+    _save(figure, path)

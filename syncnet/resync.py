@@ -1,0 +1,97 @@
+"""Repair a lag: write a copy of a video whose audio is moved by a whole number of video frames.
+
+Offsets follow SyncNet's sign: positive = the audio is early, so it is delayed. The video
+stream is copied packet for packet. The audio is decoded at its own sample rate, moved by
+exactly offset * rate / 25 samples, and padded with silence or trimmed at the ends, so the copy
+keeps the original length.
+"""
+import math
+import os
+import tempfile
+
+import numpy as np
+from scipy.io import wavfile
+
+from . import media
+from .errors import InputError
+from .fileio import atomic_path
+
+# The audio codec of the copy, by container: PCM keeps every sample exact; MP4 takes AAC.
+AUDIO_CODECS = {".avi": "pcm_s16le", ".mov": "pcm_s16le", ".mkv": "pcm_s16le",
+                ".mp4": "aac", ".m4v": "aac"}
+DEFAULT_MIN_CONF = 3.0
+
+
+def audio_codec_for(target):
+    """The audio codec for the container named by `target`'s extension; refuses others."""
+    extension = os.path.splitext(os.fspath(target))[1].lower()
+    if extension not in AUDIO_CODECS:
+        raise InputError(f"{target}: the synced copy must be .avi, .mov or .mkv (PCM audio, "
+                         "sample-exact) or .mp4/.m4v (AAC audio)")
+    return AUDIO_CODECS[extension]
+
+
+def shift_samples(samples, shift):
+    """`samples` moved `shift` places later along axis 0 (earlier when negative), zero-filled, same length."""
+    shifted = np.zeros_like(samples)
+    kept = max(len(samples) - abs(shift), 0)
+    if shift >= 0:
+        shifted[shift:shift + kept] = samples[:kept]
+    else:
+        shifted[:kept] = samples[-shift:-shift + kept]
+    return shifted
+
+
+def samples_for_offset(offset, rate):
+    """An offset in 25 fps video frames as a number of audio samples at `rate` (640 per frame at 16 kHz)."""
+    return round(offset * rate / media.FRAME_RATE)
+
+
+def write_synced(video, target, offset):
+    """Copy `video` to `target`, its audio delayed by `offset` frames; returns (shift in samples, rate)."""
+    codec = audio_codec_for(target)
+    if os.path.abspath(target) == os.path.abspath(video):
+        raise InputError(f"{target}: the synced copy would overwrite its input; choose another name")
+    with tempfile.TemporaryDirectory(prefix="syncnet-resync-") as work:
+        decoded = os.path.join(work, "decoded.wav")
+        media.extract_audio(video, decoded, resync=False, rate=None, channels=None)
+        rate, samples = wavfile.read(decoded)
+        shift = samples_for_offset(offset, rate)
+        shifted = os.path.join(work, "shifted.wav")
+        wavfile.write(shifted, rate, shift_samples(samples, shift))
+        with atomic_path(target) as temporary:
+            media.mux(video, shifted, temporary, audio_codec=codec)
+    return shift, rate
+
+
+def describe_shift(target, offset, shift, rate):
+    """One line for the user: what was written, and which way the audio moved."""
+    if offset == 0:
+        return f"Wrote {target}: offset 0, the audio is unchanged."
+    way = "delayed" if offset > 0 else "advanced"
+    return (f"Wrote {target}: audio {way} by {abs(offset)} frame(s) "
+            f"({abs(shift)} samples at {rate} Hz).")
+
+
+def consensus_offset(records, min_conf=DEFAULT_MIN_CONF):
+    """The confidence-weighted mean offset of the tracks with confidence >= min_conf, rounded.
+
+    `records` are run_syncnet's per-track results (file, offset, confidence). Refuses with an
+    InputError when no track passes, or when the passing tracks disagree by more than one frame.
+    """
+    passing = [record for record in records if record["confidence"] >= min_conf]
+    if not passing:
+        best = max(records, key=lambda record: record["confidence"], default=None)
+        found = (f"the most confident, {best['file']}, has {best['confidence']:.3f}" if best
+                 else "there are no face tracks")
+        raise InputError(f"no track has confidence >= --min_conf {min_conf:g} ({found}), so the offset "
+                         "is too uncertain to repair; pass --offset N if you know the lag")
+    offsets = [record["offset"] for record in passing]
+    if max(offsets) - min(offsets) > 1:
+        listing = ", ".join(f"{record['file']} {record['offset']:+d} (conf {record['confidence']:.2f})"
+                            for record in passing)
+        raise InputError(f"the confident tracks disagree by more than one frame ({listing}); "
+                         "pass --offset N to choose the shift")
+    total = sum(record["confidence"] for record in passing)
+    mean = sum(record["confidence"] * record["offset"] for record in passing) / total
+    return math.floor(mean + 0.5)  # halves round up, the same way for negative offsets

@@ -1,0 +1,188 @@
+"""Repairing the lag: the exact audio shift, the consensus offset, and demo_syncnet's new outputs."""
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import signal
+from scipy.io import wavfile
+
+import demo_syncnet
+import run_syncnet
+from syncnet import media
+from syncnet.errors import InputError
+from syncnet.resync import (audio_codec_for, consensus_offset, samples_for_offset, shift_samples,
+                            write_synced)
+from tests.conftest import run_script
+
+
+def decoded_audio(video, tmp_path):
+    """The audio of `video` at its own rate and channel count, as ffmpeg decodes it."""
+    wav = tmp_path / f"{video.name}.wav"
+    media.extract_audio(video, wav, resync=False, rate=None, channels=None)
+    return wavfile.read(wav)
+
+
+def video_packets(video, tmp_path):
+    """Size and checksum of every video packet, read by stream copy (no decoding)."""
+    listing = tmp_path / f"{video.name}.framemd5"
+    media.run_ffmpeg(["-i", str(video), "-map", "0:v", "-c", "copy", "-f", "framemd5", str(listing)],
+                     f"list the packets of {video}")
+    return [line.split(",")[-2:] for line in listing.read_text().splitlines() if not line.startswith("#")]
+
+
+def measured_lag(original, shifted):
+    """Where the cross-correlation of the two signals peaks: positive = `shifted` is later."""
+    correlation = signal.correlate(shifted.astype(float), original.astype(float), mode="full", method="fft")
+    return int(np.argmax(correlation)) - (len(original) - 1)
+
+
+def assert_shifted_exactly(original, shifted, samples):
+    assert shifted.shape == original.shape, "the copy keeps the original length"
+    assert measured_lag(original, shifted) == samples
+    if samples >= 0:
+        np.testing.assert_array_equal(shifted[:samples], 0)
+        np.testing.assert_array_equal(shifted[samples:], original[:len(original) - samples])
+    else:
+        np.testing.assert_array_equal(shifted[len(shifted) + samples:], 0)
+        np.testing.assert_array_equal(shifted[:len(shifted) + samples], original[-samples:])
+
+
+# --- the shift itself ---------------------------------------------------------------------------
+
+@given(st.lists(st.integers(-32768, 32767), max_size=50), st.integers(-60, 60))
+def test_shift_samples_moves_pads_and_trims(values, shift):
+    samples = np.array(values, dtype=np.int16)
+    shifted = shift_samples(samples, shift)
+    assert shifted.dtype == samples.dtype and shifted.shape == samples.shape
+    for index in range(len(samples)):
+        source = index - shift
+        assert shifted[index] == (samples[source] if 0 <= source < len(samples) else 0)
+
+
+def test_shift_samples_moves_every_channel_together():
+    stereo = np.arange(20, dtype=np.int16).reshape(10, 2)
+    np.testing.assert_array_equal(shift_samples(stereo, 3)[3:], stereo[:7])
+    np.testing.assert_array_equal(shift_samples(stereo, -3)[:7], stereo[3:])
+
+
+def test_offsets_become_samples_at_the_audio_rate():
+    assert samples_for_offset(3, 16000) == 1920 and samples_for_offset(-4, 16000) == -2560
+    assert samples_for_offset(1, 44100) == 1764 and samples_for_offset(-2, 48000) == -3840
+
+
+def test_containers_get_an_audio_codec_they_accept(tmp_path):
+    assert audio_codec_for("out.AVI") == audio_codec_for("out.mkv") == "pcm_s16le"
+    assert audio_codec_for("out.mp4") == "aac"
+    with pytest.raises(InputError, match="must be .avi"):
+        audio_codec_for("out.webm")
+    with pytest.raises(InputError, match="overwrite its input"):
+        write_synced(tmp_path / "clip.avi", tmp_path / "clip.avi", 1)
+
+
+# --- the consensus over tracks ------------------------------------------------------------------
+
+def tracks(*offsets_and_confidences):
+    return [{"file": "%05d.avi" % index, "offset": offset, "confidence": confidence}
+            for index, (offset, confidence) in enumerate(offsets_and_confidences)]
+
+
+def test_consensus_is_the_confidence_weighted_mean_of_confident_tracks():
+    assert consensus_offset(tracks((3, 8.0))) == 3
+    # (3*9 + 4*3) / 12 = 3.25; the unconfident track at 10 has no vote.
+    assert consensus_offset(tracks((3, 9.0), (4, 3.0), (10, 2.9))) == 3
+    assert consensus_offset(tracks((3, 3.0), (4, 9.0))) == 4
+    assert consensus_offset(tracks((-2, 5.0), (-1, 5.0))) == -1  # halves round up
+    assert consensus_offset(tracks((0, 0.5), (1, 0.6)), min_conf=0.5) == 1
+
+
+def test_consensus_refuses_when_no_track_is_confident():
+    with pytest.raises(InputError, match=r"no track has confidence >= --min_conf 3 .*00001\.avi.*2\.500"):
+        consensus_offset(tracks((3, 1.0), (3, 2.5)))
+    with pytest.raises(InputError, match="there are no face tracks"):
+        consensus_offset([])
+
+
+def test_consensus_refuses_when_confident_tracks_disagree():
+    with pytest.raises(InputError, match=r"disagree by more than one frame \(00000\.avi \+3 .*00002\.avi \+1"):
+        consensus_offset(tracks((3, 8.0), (2, 7.0), (1, 6.0)))
+
+
+def test_run_syncnet_refuses_with_one_line(tmp_path, capsys):
+    data_dir = tmp_path / "work"
+    (data_dir / "pycrop" / "r").mkdir(parents=True)
+    (data_dir / "pywork" / "r").mkdir(parents=True)
+    (data_dir / "pyavi" / "r").mkdir(parents=True)
+    common = ["--data_dir", str(data_dir), "--reference", "r"]
+    for extra, message in [(["--offset", "2"], "--offset only applies with --write_synced\n"),
+                           (["--write_synced"], "video.avi not found: run run_pipeline.py first\n")]:
+        with pytest.raises(SystemExit) as exit_info:
+            run_syncnet.main(common + extra)
+        assert exit_info.value.code == 1
+        assert capsys.readouterr().err.endswith(message)
+    (data_dir / "pyavi" / "r" / "video.avi").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        run_syncnet.main(common + ["--write_synced"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no track has confidence >= --min_conf 3" in error
+    assert not (data_dir / "pyavi" / "r" / "video_synced.avi").exists()
+
+
+# --- demo_syncnet --write_synced / --offset / --plot ---------------------------------------------
+
+@pytest.mark.parametrize("extra, message", [
+    (["--write_synced", "out.webm"], "must be .avi"),
+    (["--offset", "3"], "--offset only applies with --write_synced"),
+    (["--plot", "plot.gif"], "the plot must end with .png"),
+])
+def test_demo_refuses_bad_options_before_scoring(extra, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        demo_syncnet.main(["--initial_model", str(tmp_path / "missing.model")] + extra)
+    assert exit_info.value.code == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def demo_runs(clip, syncnet_weights, tmp_path_factory):
+    """demo_syncnet on synced_example.avi with --offset +3, then -4, writing the same plot twice."""
+    out = tmp_path_factory.mktemp("resync")
+    video = clip("synced_example.avi")
+    plot = out / "plot.png"
+    runs = {}
+    for offset in (3, -4):
+        if plot.exists():  # a stale file that the rerun must replace
+            plot.write_bytes(b"not a picture")
+        before = plot.stat().st_mtime_ns if plot.exists() else None
+        synced = out / f"synced_{offset:+d}.avi"
+        result = run_script("demo_syncnet.py", "--initial_model", syncnet_weights, "--videofile", video,
+                            "--tmp_dir", out / "pytmp", "--device", "cpu", "--write_synced", synced,
+                            "--offset", offset, "--plot", plot, cwd=out)
+        runs[offset] = {"synced": synced, "stdout": result.stdout, "plot_before": before,
+                        "plot_after": plot.stat().st_mtime_ns, "image": cv2.imread(str(plot))}
+    return video, plot, runs
+
+
+@pytest.mark.parametrize("offset", [3, -4])
+def test_demo_writes_audio_shifted_to_the_sample(demo_runs, offset, tmp_path):
+    video, _, runs = demo_runs
+    synced = runs[offset]["synced"]
+    rate, original = decoded_audio(video, tmp_path)
+    synced_rate, shifted = decoded_audio(synced, tmp_path)
+    assert rate == synced_rate == 16000
+    assert_shifted_exactly(original, shifted, offset * 640)
+    assert video_packets(synced, tmp_path) == video_packets(video, tmp_path)
+    way = "delayed" if offset > 0 else "advanced"
+    expected = f"audio {way} by {abs(offset)} frame(s) ({abs(offset) * 640} samples at 16000 Hz)"
+    assert expected in runs[offset]["stdout"]
+    assert "AV offset:" in runs[offset]["stdout"], "the demo still scores and prints"
+
+
+def test_demo_plot_is_an_image_and_is_redrawn(demo_runs):
+    _, plot, runs = demo_runs
+    for run in runs.values():
+        assert run["image"] is not None
+        height, width = run["image"].shape[:2]
+        assert 400 <= height <= 2000 and 600 <= width <= 2500
+    assert runs[-4]["plot_before"] is not None and runs[-4]["plot_after"] != runs[-4]["plot_before"]
+    assert plot.read_bytes().startswith(b"\x89PNG"), "the stale file was replaced"
