@@ -20,7 +20,7 @@ def build_parser():
 
 def main(argv=None):
     opt = build_parser().parse_args(argv)
-    with reported_errors("demo_feature.py", opt.debug):
+    with reported_errors("demo_feature.py", opt.debug, opt.quiet):
         import torch
 
         from syncnet.fileio import atomic_path

@@ -25,6 +25,8 @@
 #                    current directory.
 #   SYNCNET_ONLY     space-separated base names, e.g. "example.avi syncnet_v2.model":
 #                    handle only these files (useful offline).
+#   SYNCNET_DEST     a folder: put every file there under its base name instead, e.g. the
+#                    model cache of an installed package, ~/.cache/syncnet (created if need be).
 #
 #   Checksum overrides. These exist for the test suite (which uses small stand-in files)
 #   and for mirrors that carry a re-released file; normal use needs none of them:
@@ -74,6 +76,7 @@ usage() {
     printf 'Usage: bash %s\n' "$PROG"
     printf 'Fetches data/syncnet_v2.model, data/example.avi and detectors/s3fd/weights/sfd_face.pth.\n'
     printf 'Environment: SYNCNET_MIRROR (local folder to copy from), SYNCNET_ONLY (base names),\n'
+    printf 'SYNCNET_DEST (put the files in this folder, e.g. ~/.cache/syncnet),\n'
     printf 'SYNCNET_SHA256_SYNCNET, SYNCNET_SHA256_EXAMPLE, SYNCNET_GITBLOB_SFD (checksum overrides).\n'
     printf 'See the comment at the top of this script for details.\n'
 }
@@ -222,6 +225,10 @@ file_mode() {
 fetch_one() {
     local name="$1" rel="$2" url="$3" kind="$4" expected="$5"
     local dest="$ROOT/$rel" dir actual tmp source_desc how had_invalid=0 reason
+    if [[ -n "${SYNCNET_DEST:-}" ]]; then
+        rel="$SYNCNET_DEST/$name"
+        dest="$rel"
+    fi
 
     dir="${dest%/*}"
 

@@ -1,5 +1,6 @@
-"""What every script shares: common options, and failures reported as one line on stderr."""
+"""What every script shares: common options, logging, and failures reported as one line on stderr."""
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -13,6 +14,30 @@ def add_common_options(parser):
                         help=f"where the networks run: {', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback on failure (also SYNCNET_DEBUG=1)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars, and only warnings and errors in the log")
+
+
+# The loggers of this project's own modules; other libraries log only their warnings.
+OWN_LOGGERS = ("syncnet", "SyncNetInstance", "detectors")
+_log_handler = None
+
+
+def setup_logging(prog, quiet=False, debug=False):
+    """Diagnostics go to stderr as `prog: LEVEL: message`: info and up, warnings only when quiet."""
+    global _log_handler
+    root = logging.getLogger()
+    if _log_handler is not None:
+        root.removeHandler(_log_handler)
+    _log_handler = logging.StreamHandler(sys.stderr)
+    _log_handler.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(message)s"))
+    _log_handler.addFilter(lambda record: record.levelno >= logging.WARNING
+                           or record.name.split(".")[0] in OWN_LOGGERS)
+    root.addHandler(_log_handler)
+    root.setLevel(logging.WARNING)
+    level = logging.DEBUG if _debugging(debug) else logging.WARNING if quiet else logging.INFO
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 def _debugging(requested):
@@ -24,8 +49,10 @@ def _raise_interrupt(signum, frame):
 
 
 @contextlib.contextmanager
-def reported_errors(prog, debug=False):
-    """Turn failures into `prog: error: ...` and exit status 1 (130 when interrupted or terminated)."""
+def reported_errors(prog, debug=False, quiet=False):
+    """Set up logging, and turn failures into `prog: error: ...` and exit status 1 (130 when
+    interrupted or terminated)."""
+    setup_logging(prog, quiet, debug)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         yield
@@ -34,25 +61,25 @@ def reported_errors(prog, debug=False):
             raise
         print(f"{prog}: interrupted; partial outputs were not kept", file=sys.stderr)
         raise SystemExit(130) from None
-    except SyncNetError as error:
+    except Exception as error:
         if _debugging(debug):
             raise
-        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except OSError as error:
-        if _debugging(debug):
-            raise
-        where = f" {error.filename}" if error.filename else ""
-        print(f"{prog}: error:{where} {error.strerror or _one_line(error)}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except Exception as error:  # anything else is a bug, but still one line unless debugging
-        if _debugging(debug):
-            raise
-        print(f"{prog}: error: unexpected {type(error).__name__}: {_one_line(error)} "
-              "(rerun with --debug for the traceback)", file=sys.stderr)
+        hint = "" if isinstance(error, (SyncNetError, OSError)) else " (rerun with --debug for the traceback)"
+        print(f"{prog}: error: {describe_error(error)}{hint}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def describe_error(error):
+    """One line for a failure: the message of a SyncNetError or OSError; for anything else,
+    which is a bug, its type too."""
+    if isinstance(error, SyncNetError):
+        return _one_line(error)
+    if isinstance(error, OSError):
+        where = f"{error.filename} " if error.filename else ""
+        return f"{where}{error.strerror or _one_line(error)}"
+    return f"unexpected {type(error).__name__}: {_one_line(error)}"
 
 
 def _one_line(error):

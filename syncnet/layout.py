@@ -2,7 +2,9 @@
 
 A run owns exactly those REFERENCE folders and may clear them; nothing else is ever deleted.
 """
+import hashlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -18,6 +20,16 @@ def check_reference(reference):
         raise InputError(f"--reference {reference!r} is not a plain folder name "
                          "(it must be non-empty, without '/' and not '.' or '..')")
     return reference
+
+
+def reference_for(video_path):
+    """A reference for a video: its file name made safe, then a short hash of its absolute path,
+    so that files of the same name in different folders get folders of their own."""
+    absolute = os.path.abspath(os.fspath(video_path))
+    stem = os.path.splitext(os.path.basename(absolute))[0]
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._")[:60] or "video"
+    digest = hashlib.sha1(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{safe}-{digest}"
 
 
 def reset_dir(parent, reference):

@@ -10,6 +10,7 @@ from .cropping import crop_face, smooth_track
 from .errors import InputError, SyncNetError
 from .fileio import atomic_path, load_pickle, save_pickle
 from .frames import read_images
+from .progress import progress_bar
 from .scenes import detect_scenes
 from .tracking import track_faces
 
@@ -74,8 +75,11 @@ def crop_track(track, frame_paths, crop_path, audio_path, tmp_dir, crop_scale, f
     return {"track": track, "proc_track": smoothed}
 
 
-def run_pipeline(opt, layout, detector_factory, progress=None):
-    """All of run_pipeline.py after argument parsing; returns the list of tracks.pckl entries."""
+def run_pipeline(opt, layout, detector_factory):
+    """All of run_pipeline.py after argument parsing; returns the list of tracks.pckl entries.
+
+    `opt` is run_pipeline.py's options; `detector_factory()` makes the face detector when needed.
+    """
     saved_faces = read_saved_faces(layout) if opt.reuse_faces else None
     if opt.reuse_faces and saved_faces is None:
         log.warning("--reuse_faces: no %s, detecting faces", os.path.join(layout.work, "faces.pckl"))
@@ -89,8 +93,10 @@ def run_pipeline(opt, layout, detector_factory, progress=None):
     else:
         from .detection import detect_faces_in_frames
 
-        faces = detect_faces_in_frames(detector_factory(), frame_paths, opt.facedet_scale,
-                                       progress=progress)
+        detector = detector_factory()
+        with progress_bar(len(frame_paths), "detecting faces", "frame", opt.quiet) as bar:
+            faces = detect_faces_in_frames(detector, frame_paths, opt.facedet_scale,
+                                           conf_th=opt.facedet_conf, progress=bar.update)
     save_pickle(faces, faces_path)
 
     scenes = detect_scenes(os.path.join(layout.avi, "video.avi"))

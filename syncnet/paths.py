@@ -1,0 +1,51 @@
+"""Where the model files are: the reference's places, else a per-user cache.
+
+An installed command runs from any folder, where the reference's relative default
+`data/syncnet_v2.model` does not exist. Default model paths are therefore looked up in
+turn: as given (relative to the current folder), beside the code, then in the cache
+folder `$SYNCNET_CACHE`, else `$XDG_CACHE_HOME/syncnet`, else `~/.cache/syncnet`.
+"""
+import os
+from pathlib import Path
+
+from .errors import WeightsError
+
+SYNCNET_DEFAULT = "data/syncnet_v2.model"
+# The folder that holds the top-level modules and data/: the checkout, or site-packages.
+CODE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir():
+    """$SYNCNET_CACHE, else $XDG_CACHE_HOME/syncnet, else ~/.cache/syncnet."""
+    configured = os.environ.get("SYNCNET_CACHE")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(base).expanduser() / "syncnet"
+
+
+def _first_existing(candidates, name):
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return os.fspath(candidate)
+    looked = ", ".join(os.fspath(c) for c in candidates)
+    raise WeightsError(f"{name} not found (looked in {looked}): run `bash download_model.sh` in a "
+                       f"checkout, or `SYNCNET_DEST={cache_dir()} bash download_model.sh` to fill the cache")
+
+
+def find_syncnet_model(path=SYNCNET_DEFAULT):
+    """`path` itself, unless it is the missing default: then the checkout's copy, then the cache's."""
+    path = os.fspath(path)
+    if os.path.exists(path) or os.path.normpath(path) != os.path.normpath(SYNCNET_DEFAULT):
+        return path
+    return _first_existing([path, CODE_ROOT / SYNCNET_DEFAULT, cache_dir() / "syncnet_v2.model"],
+                           "SyncNet model syncnet_v2.model")
+
+
+def find_s3fd_weights(path=None):
+    """`path` when given; else S3FD's own default beside detectors/s3fd, then the cache's copy."""
+    if path is not None:
+        return os.fspath(path)
+    from detectors.s3fd import DEFAULT_WEIGHTS
+
+    return _first_existing([DEFAULT_WEIGHTS, cache_dir() / "sfd_face.pth"], "S3FD weights sfd_face.pth")

@@ -1,0 +1,225 @@
+"""syncnet-batch on a folder of three clips: a two-face clip, a clip without faces, a corrupt file.
+
+The two-face clip is the first 2 s of twoface.mp4, with the reference's detections of those
+frames put in place for --reuse_faces (the stand-in S3FD weights find no real face); the
+no-face clip goes through real S3FD detection. 2 s keeps three full batch runs within minutes.
+"""
+import contextlib
+import csv
+import io
+import json
+import os
+import pickle
+import random
+
+import pytest
+
+from syncnet import batch
+from syncnet.errors import InputError
+from syncnet.fileio import load_pickle
+from syncnet.layout import reference_for
+from syncnet.media import run_ffmpeg
+from syncnet.scoring import summarise
+
+SHORT_FRAMES = 52  # pyframes of a 2 s cut: 50 frames, and the two that the conversion duplicates
+MIN_TRACK = 25
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory, clip):
+    folder = tmp_path_factory.mktemp("clips")
+    run_ffmpeg(["-i", str(clip("twoface.mp4")), "-t", "2", "-c:v", "mpeg4", "-q:v", "2", "-c:a", "aac",
+                str(folder / "twoface.mp4")], "cut twoface.mp4")
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=2",
+                "-c:v", "mpeg4", "-c:a", "aac", "-shortest", str(folder / "noface.mp4")], "make noface.mp4")
+    (folder / "corrupt.mp4").write_bytes(random.Random(7).randbytes(20000))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def faces(shared_dir):
+    return json.loads((shared_dir / "fixtures" / "twoface_faces.json").read_text())[:SHORT_FRAMES]
+
+
+def run_batch(clips, data_dir, faces, weights, *extra):
+    """One batch run, in this process; the reference's detections wait for --reuse_faces.
+    Returns what it printed."""
+    syncnet_model, s3fd_model = weights
+    work = data_dir / "pywork" / reference_for(clips / "twoface.mp4")
+    if not work.exists():
+        work.mkdir(parents=True)
+        with open(work / "faces.pckl", "wb") as handle:
+            pickle.dump(faces, handle)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = batch.main([str(clips), "--data_dir", str(data_dir), "--initial_model", str(syncnet_model),
+                             "--s3fd_model", str(s3fd_model), "--reuse_faces", "--min_track", str(MIN_TRACK),
+                             "--device", "cpu", "--quiet", *extra])
+    assert status == 0
+    return printed.getvalue()
+
+
+def read_summary(data_dir):
+    with open(data_dir / "summary.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert json.loads((data_dir / "summary.json").read_text()) == [
+        {key: _typed(key, value) for key, value in row.items()} for row in rows]
+    return rows
+
+
+def _typed(key, value):
+    if value == "":
+        return None
+    if key in ("track", "start_frame", "end_frame", "offset", "n_tracks"):
+        return int(value)
+    if key in ("min_dist", "confidence"):
+        return float(value)
+    return value
+
+
+@pytest.fixture(scope="module")
+def weights(syncnet_weights, s3fd_weights):
+    return syncnet_weights, s3fd_weights
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, clips, faces, weights):
+    data_dir = tmp_path_factory.mktemp("batch1")
+    return data_dir, run_batch(clips, data_dir, faces, weights, "--workers", "1")
+
+
+def by_video(rows):
+    grouped = {}
+    for row in rows:
+        grouped.setdefault(os.path.basename(row["video"]), []).append(row)
+    return grouped
+
+
+def test_summary_rows(first_run, clips):
+    data_dir, out = first_run
+    assert "3 video(s): 3 run, 1 failed, 0 skipped" in out
+    rows = read_summary(data_dir)
+    assert [row["kind"] for row in rows] == ["video", "video", "video", "track", "track"]
+    grouped = by_video(rows)
+    assert sorted(grouped) == ["corrupt.mp4", "noface.mp4", "twoface.mp4"]
+
+    (corrupt,) = grouped["corrupt.mp4"]
+    assert corrupt["status"] == "failed" and corrupt["n_tracks"] == ""
+    assert str(clips / "corrupt.mp4") in corrupt["error"] and "\n" not in corrupt["error"]
+
+    (noface,) = grouped["noface.mp4"]
+    assert (noface["status"], noface["n_tracks"], noface["track"], noface["error"]) == ("ok", "0", "", "")
+
+    video, *tracks = grouped["twoface.mp4"]
+    assert (video["status"], video["n_tracks"]) == ("ok", "2")
+    assert [(t["track"], t["start_frame"], t["end_frame"]) for t in tracks] == [("0", "0", "49"), ("1", "0", "49")]
+    best = max(tracks, key=lambda t: float(t["confidence"]))
+    assert {k: video[k] for k in batch.TRACK_FIELDS} == {k: best[k] for k in batch.TRACK_FIELDS}
+
+    # The numbers are SyncNet's on the kept activesd.pckl, as run_syncnet.py reports them.
+    reference = reference_for(clips / "twoface.mp4")
+    activesd = load_pickle(data_dir / "pywork" / reference / "activesd.pckl")
+    for track, dists in zip(tracks, activesd):
+        summary = summarise(dists, vshift=15)
+        assert int(track["offset"]) == summary.offset
+        assert float(track["min_dist"]) == pytest.approx(summary.min_dist, abs=1e-6)
+        assert float(track["confidence"]) == pytest.approx(summary.confidence, abs=1e-6)
+
+
+def test_default_keep_deletes_frames_and_tmp(first_run, clips):
+    data_dir, _ = first_run
+    reference = reference_for(clips / "twoface.mp4")
+    for name in ("pyavi", "pycrop", "pywork"):
+        assert (data_dir / name / reference).is_dir(), name
+    for name in ("pyframes", "pytmp"):
+        assert not (data_dir / name / reference).exists(), name
+    assert (data_dir / "pywork" / reference / "offsets.txt").is_file()
+    assert sorted(os.listdir(data_dir / "pycrop" / reference)) == ["00000.avi", "00001.avi"]
+
+
+def test_second_run_skips_all(first_run, clips, faces, weights):
+    data_dir, _ = first_run
+    before = read_summary(data_dir)
+    state = (data_dir / batch.STATE_FILE).read_text()
+    out = run_batch(clips, data_dir, faces, weights)
+    assert "3 video(s): 0 run, 0 failed, 3 skipped" in out
+    assert (data_dir / batch.STATE_FILE).read_text() == state
+    assert read_summary(data_dir) == before
+
+
+def test_retry_failed_runs_only_the_failed(first_run, clips, faces, weights):
+    data_dir, _ = first_run
+    out = run_batch(clips, data_dir, faces, weights, "--retry_failed")
+    assert "3 video(s): 1 run, 1 failed, 2 skipped" in out
+
+
+def test_two_workers_match_one(first_run, tmp_path, clips, faces, weights):
+    one = read_summary(first_run[0])
+    out = run_batch(clips, tmp_path, faces, weights, "--workers", "2", "--keep", "pywork")
+    assert "3 video(s): 3 run, 1 failed, 0 skipped" in out
+    two = read_summary(tmp_path)
+    assert len(one) == len(two)
+    for a, b in zip(one, two):
+        assert {k: v for k, v in a.items() if k not in ("min_dist", "confidence")} == \
+            {k: v for k, v in b.items() if k not in ("min_dist", "confidence")}
+        for key in ("min_dist", "confidence"):
+            assert (a[key] == b[key] == "") or float(a[key]) == pytest.approx(float(b[key]), abs=1e-5)
+    reference = reference_for(clips / "twoface.mp4")
+    assert (tmp_path / "pywork" / reference / "activesd.pckl").is_file()
+    assert not (tmp_path / "pycrop" / reference).exists()
+    assert not (tmp_path / "pyavi" / reference).exists()
+
+
+def test_inputs_folder_glob_and_list(tmp_path, monkeypatch):
+    for name in ("b.mp4", "a.avi", "notes.md"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.mov").write_bytes(b"x")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# videos\nsub/c.mov\n\nb.mp4\nmissing.mp4\n")
+    monkeypatch.chdir(tmp_path)
+    assert batch.collect_videos([str(tmp_path)]) == [str(tmp_path / "a.avi"), str(tmp_path / "b.mp4")]
+    assert batch.collect_videos(["**/*.mov"]) == [str(tmp_path / "sub" / "c.mov")]
+    assert batch.collect_videos(["list.txt", "b.mp4", "a.avi"]) == [
+        str(tmp_path / "sub" / "c.mov"), str(tmp_path / "b.mp4"), str(tmp_path / "missing.mp4"),
+        str(tmp_path / "a.avi")]
+    with pytest.raises(InputError, match="nothing.mp4"):
+        batch.collect_videos(["nothing.mp4"])
+    with pytest.raises(InputError, match="no video found"):
+        batch.collect_videos(["*.webm"])
+
+
+def test_keep_and_state_helpers(tmp_path):
+    assert batch.parse_keep("pywork, pycrop") == {"pywork", "pycrop"}
+    assert batch.parse_keep("all") == {"pyavi", "pycrop", "pywork", "pytmp", "pyframes"}
+    assert batch.parse_keep("none") == set()
+    with pytest.raises(InputError, match="frames"):
+        batch.parse_keep("pywork,frames")
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"1")
+    key = batch.video_key(str(video))
+    os.utime(video, ns=(1, key[2] + 10**9))
+    assert batch.video_key(str(video)) != key, "a changed file is run again"
+    assert batch.video_key(str(tmp_path / "gone.mp4")) == (str(tmp_path / "gone.mp4"), None, None)
+
+    state = tmp_path / batch.STATE_FILE
+    record = {"video": str(video), "size": 1, "mtime_ns": 5, "status": "ok"}
+    batch.append_state(state, record)
+    with open(state, "a") as handle:
+        handle.write('{"video": "half a line')
+    assert batch.read_state(state) == {(str(video), 1, 5): record}
+
+
+def test_bad_options_stop_before_any_video(tmp_path, capsys, syncnet_weights):
+    with pytest.raises(SystemExit) as exit_info:
+        batch.main([str(tmp_path), "--data_dir", str(tmp_path / "out"), "--keep", "frames"])
+    assert exit_info.value.code == 1
+    assert "syncnet-batch: error: --keep" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        batch.main([str(tmp_path / "nowhere"), "--initial_model", str(syncnet_weights),
+                    "--s3fd_model", str(syncnet_weights), "--data_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere" in err
+    assert not (tmp_path / "out").exists()
