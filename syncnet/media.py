@@ -1,10 +1,12 @@
 """Every call to ffmpeg goes through here, always as an argument list, never through a shell."""
 import functools
 import os
+import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 
-from .errors import MediaError
+from .errors import InputError, MediaError
 
 FRAME_RATE = 25
 SAMPLE_RATE = 16000
@@ -42,19 +44,70 @@ def _last_lines(stderr, count=2):
     return " | ".join(lines[-count:]) if lines else "no message"
 
 
-def extract_frames(video, frames_dir, quality=None):
-    """Decode every frame to frames_dir/%06d.jpg, the JPEG round trip the reference's numbers include."""
+@dataclass(frozen=True)
+class MediaInfo:
+    has_video: bool
+    has_audio: bool
+    fps: float  # the video stream's nominal rate, 0 when unknown or absent
+
+
+def probe(path):
+    """What streams `path` has, read from ffmpeg's description of the input.
+
+    Raises MediaError naming the file when ffmpeg cannot read it as media at all.
+    """
+    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", _file_arg(path)]
+    text = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE).stderr.decode("utf-8", "replace")
+    streams = [line for line in text.splitlines() if re.match(r"\s*Stream #", line)]
+    if not streams:
+        reason = [line for line in text.splitlines()
+                  if line.strip() and "At least one output file" not in line]
+        raise MediaError(f"{path}: not a media file ffmpeg can read "
+                         f"({reason[-1].strip() if reason else 'no streams'})")
+    video = [line for line in streams if ": Video:" in line and "attached pic" not in line]
+    fps = 0.0
+    if video:
+        match = re.search(r"([\d.]+) (fps|tbr)", video[0])
+        fps = float(match.group(1)) if match else 0.0
+    return MediaInfo(has_video=bool(video), has_audio=any(": Audio:" in line for line in streams), fps=fps)
+
+
+def require_audio_video(path):
+    """Refuse, by name, a file that is missing, empty, unreadable, or lacks a video or an audio stream."""
+    if not os.path.exists(path):
+        raise InputError(f"video file not found: {path}")
+    if not os.path.isfile(path):
+        raise InputError(f"not a file: {path}")
+    if os.path.getsize(path) == 0:
+        raise MediaError(f"{path}: the file is empty")
+    info = probe(path)
+    if not info.has_video:
+        raise MediaError(f"{path}: has no video stream (SyncNet needs a face video with audio)")
+    if not info.has_audio:
+        raise MediaError(f"{path}: has no audio stream (SyncNet needs a face video with audio)")
+    return info
+
+
+def extract_frames(video, frames_dir, quality=None, frame_rate=None):
+    """Decode every frame to frames_dir/%06d.jpg, the JPEG round trip the reference's numbers include.
+
+    frame_rate resamples the frames (for inputs that are not already 25 fps).
+    """
     quality_args = ["-qscale:v", str(quality)] if quality is not None else []
-    run_ffmpeg(["-i", _file_arg(video), *quality_args, "-threads", "1", "-f", "image2",
+    rate_args = ["-r", str(frame_rate)] if frame_rate is not None else []
+    run_ffmpeg(["-i", _file_arg(video), *quality_args, *rate_args, "-threads", "1", "-f", "image2",
                 os.path.join(_file_arg(frames_dir), "%06d.jpg")],
                f"extract frames from {video}")
 
 
-def extract_audio(video, wav, resync=True):
-    """Write the audio as 16 kHz mono 16-bit PCM."""
+def extract_audio(video, wav, resync=True, rate=SAMPLE_RATE, channels=1):
+    """Write the audio as 16-bit PCM, by default 16 kHz mono; rate/channels None keep the source's."""
     resync_args = ["-async", "1"] if resync else []
-    run_ffmpeg(["-i", _file_arg(video), *resync_args, "-ac", "1", "-vn", "-acodec", "pcm_s16le",
-                "-ar", str(SAMPLE_RATE), _file_arg(wav)],
+    channel_args = ["-ac", str(channels)] if channels is not None else []
+    rate_args = ["-ar", str(rate)] if rate is not None else []
+    run_ffmpeg(["-i", _file_arg(video), *resync_args, *channel_args, "-vn", "-acodec", "pcm_s16le",
+                *rate_args, _file_arg(wav)],
                f"extract the audio of {video} (does it have an audio stream?)")
 
 
@@ -72,8 +125,8 @@ def cut_audio(wav, start_s, end_s, target):
                f"cut the audio of {wav}")
 
 
-def mux(video, audio, target):
-    """Put a video stream and an audio stream side by side, both copied untouched."""
-    run_ffmpeg(["-i", _file_arg(video), "-i", _file_arg(audio), "-c:v", "copy", "-c:a", "copy",
-                _file_arg(target)],
+def mux(video, audio, target, audio_codec="copy"):
+    """The video streams of `video`, copied untouched, with the audio of `audio` (copied, or encoded)."""
+    run_ffmpeg(["-i", _file_arg(video), "-i", _file_arg(audio), "-map", "0:v", "-map", "1:a",
+                "-c:v", "copy", "-c:a", audio_codec, _file_arg(target)],
                f"combine {video} with {audio}")

@@ -1,4 +1,5 @@
 """The network's state-dict layout, safe weight loading, and the scoring arithmetic."""
+import hashlib
 import json
 import os
 import pickle
@@ -63,6 +64,17 @@ def test_bad_weight_files_give_one_line(syncnet_weights, shared_dir, tmp_path, m
                    check=True)
     assert "layout" in _load_error(wrong)
 
+    # A flipped byte in tensor data still unpickles; the checksum is what catches it.
+    tampered_bytes = bytearray(syncnet_weights.read_bytes())
+    tampered_bytes[len(tampered_bytes) // 2] ^= 0xFF
+    official_name = tmp_path / "syncnet_v2.model"
+    official_name.write_bytes(bytes(tampered_bytes))
+    assert "checksum" in _load_error(official_name)
+    own = tmp_path / "own.model"
+    own.write_bytes(bytes(tampered_bytes))
+    (tmp_path / "own.model.sha256").write_text(hashlib.sha256(syncnet_weights.read_bytes()).hexdigest() + "\n")
+    assert "checksum" in _load_error(own)
+
     malicious = tmp_path / "malicious.model"
     with open(malicious, "wb") as handle:
         pickle.dump({"netcnnaud.0.weight": _Payload()}, handle)
@@ -121,3 +133,21 @@ def test_summary_on_a_known_curve():
     assert summary.min_dist == 1.0
     assert summary.confidence == pytest.approx(np.median(dists[0]) - 1.0)
     assert summary.framewise_conf.shape == (20,)
+
+
+def test_inference_form_equals_reference_modules(syncnet_weights):
+    """The folded 2D network computes what the official 3D modules compute, to float32 rounding."""
+    from syncnet.inference import InferenceSyncNet
+
+    model = S().eval()
+    model.load_state_dict(torch.load(syncnet_weights, weights_only=True))
+    fast = InferenceSyncNet(model).to("cpu")
+    generator = torch.Generator().manual_seed(0)
+    lips = torch.rand(3, 3, 5, 224, 224, generator=generator) * 255
+    audio = torch.randn(3, 1, 13, 20, generator=generator) * 10
+    with torch.inference_mode():
+        for name, batch in (("forward_lip", lips), ("forward_lipfeat", lips), ("forward_aud", audio)):
+            expected = getattr(model, name)(batch)
+            got = getattr(fast, name)(batch)
+            assert got.shape == expected.shape
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())

@@ -1,0 +1,280 @@
+"""The bad-input matrix: every case is a real subprocess run of a script.
+
+Each failing case must exit non-zero with one line naming the problem and no traceback;
+each case must leave a sentinel file inside data_dir and one beside it untouched.
+"""
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from syncnet.media import run_ffmpeg
+from tests.conftest import REPO_ROOT
+
+# 224x224, the size of a face crop, so that demo_syncnet can score these clips too.
+LAVFI_VIDEO = "testsrc2=size=224x224:rate={rate}:duration={seconds}"
+LAVFI_AUDIO = "sine=frequency=440:sample_rate={rate}:duration={seconds}"
+
+
+def make_clip(path, seconds=2.0, fps=25, audio_rate=16000, channels=1, video=True, audio=True, extra=()):
+    args = []
+    if video:
+        args += ["-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=fps, seconds=seconds)]
+    if audio:
+        args += ["-f", "lavfi", "-i", LAVFI_AUDIO.format(rate=audio_rate, seconds=seconds)]
+    if video:
+        args += ["-c:v", "mpeg4", "-q:v", "5"]
+    if audio:
+        args += ["-c:a", "aac", "-ac", str(channels), "-ar", str(audio_rate)]
+    run_ffmpeg([*args, *extra, str(path)], f"make the test clip {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    made = {
+        "good": make_clip(folder / "good.mp4"),
+        "no_audio": make_clip(folder / "no_audio.mp4", audio=False),
+        "audio_only": make_clip(folder / "audio_only.mp4", video=False),
+        "three_frames": make_clip(folder / "three.mp4", seconds=0.12),
+        "30fps_44k_stereo": make_clip(folder / "30fps.mp4", fps=30, audio_rate=44100, channels=2),
+        # Keep every third frame with its own timestamp: a variable-frame-rate stream.
+        "vfr": make_clip(folder / "vfr.mkv", seconds=3,
+                         extra=["-vf", "select='lt(mod(n,5),2)'", "-fps_mode", "vfr"]),
+    }
+    (folder / "empty.mp4").write_bytes(b"")
+    made["empty"] = folder / "empty.mp4"
+    (folder / "text.mp4").write_text("this is not a video\n")
+    made["text"] = folder / "text.mp4"
+    data = made["good"].read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[:int(len(data) * 0.3)])
+    made["truncated"] = folder / "truncated.mp4"
+    return made
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A data_dir with a sentinel inside and one beside it; both must survive every run."""
+    path = tmp_path / "work"
+    path.mkdir()
+    (path / "sentinel.txt").write_text("keep")
+    (tmp_path / "beside.txt").write_text("keep")
+    yield path
+    assert (path / "sentinel.txt").read_text() == "keep"
+    assert (tmp_path / "beside.txt").read_text() == "keep"
+
+
+def run(script, *args, cwd, **popen):
+    return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600, **popen)
+
+
+def assert_refused(result, *words):
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "error" in message, result.stderr
+    for word in words:
+        assert word.lower() in message.lower(), (word, message)
+    return message
+
+
+def assert_ok(result):
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def pipeline(video, data_dir, s3fd, reference="case", *extra):
+    return run("run_pipeline.py", "--videofile", video, "--data_dir", data_dir, "--reference", reference,
+               "--s3fd_model", s3fd, "--device", "cpu", *extra, cwd=data_dir.parent)
+
+
+@pytest.mark.parametrize("case,words", [
+    ("missing", ["not found", "missing.mp4"]),
+    ("directory", ["not a file"]),
+    ("empty", ["empty.mp4", "empty"]),
+    ("text", ["text.mp4", "not a media file"]),
+    ("truncated", ["truncated.mp4"]),
+    ("no_audio", ["no_audio.mp4", "no audio stream"]),
+    ("audio_only", ["audio_only.mp4", "no video stream"]),
+])
+def test_unusable_inputs_are_refused(case, words, clips, data_dir, s3fd_weights, syncnet_weights):
+    video = {"missing": data_dir.parent / "missing.mp4", "directory": data_dir.parent}.get(case) or clips[case]
+    assert_refused(pipeline(video, data_dir, s3fd_weights), *words)
+    assert not (data_dir / "pyavi").exists(), "refused before any folder was made"
+    demo = run("demo_syncnet.py", "--videofile", video, "--initial_model", syncnet_weights,
+               "--tmp_dir", data_dir / "pytmp", "--device", "cpu", cwd=data_dir.parent)
+    assert_refused(demo, *words)
+
+
+def test_three_frame_clip(clips, data_dir, s3fd_weights, syncnet_weights):
+    result = assert_ok(pipeline(clips["three_frames"], data_dir, s3fd_weights))
+    assert "No face track" in result.stdout and "--min_track" in result.stdout
+    demo = run("demo_syncnet.py", "--videofile", clips["three_frames"], "--initial_model", syncnet_weights,
+               "--tmp_dir", data_dir / "pytmp", "--device", "cpu", cwd=data_dir.parent)
+    assert_refused(demo, "three.mp4", "too short")
+
+
+def test_demo_refuses_a_full_frame_video(clip, tmp_path, syncnet_weights):
+    demo = run("demo_syncnet.py", "--videofile", clip("twoface.mp4"), "--initial_model", syncnet_weights,
+               "--tmp_dir", tmp_path / "pytmp", "--device", "cpu", cwd=tmp_path)
+    assert_refused(demo, "twoface.mp4", "224x224", "run_pipeline.py")
+
+
+@pytest.mark.parametrize("case", ["30fps_44k_stereo", "vfr"])
+def test_other_rates_are_converted(case, clips, data_dir, s3fd_weights, syncnet_weights):
+    assert_ok(pipeline(clips[case], data_dir, s3fd_weights))
+    frames = sorted((data_dir / "pyframes" / "case").glob("*.jpg"))
+    assert len(frames) >= 40
+    demo = assert_ok(run("demo_syncnet.py", "--videofile", clips[case], "--initial_model", syncnet_weights,
+                         "--tmp_dir", data_dir / "pytmp", "--device", "cpu", cwd=data_dir.parent))
+    assert "AV offset: \t" in demo.stdout
+
+
+def test_hostile_file_names(clips, tmp_path, s3fd_weights, syncnet_weights):
+    odd = tmp_path / "dir with spaces 'q' \"dq\" ünï $(touch PWNED)"
+    odd.mkdir()
+    (odd / "sentinel.txt").write_text("keep")
+    video = odd / "-$(touch PWNED) `touch PWNED` ü 'x'.mp4"
+    shutil.copy(clips["good"], video)
+    data_dir = odd / "-data dir $(touch PWNED)"
+    result = run("run_pipeline.py", "--videofile", video, "--data_dir", data_dir, "--reference", "ü $(x)",
+                 "--s3fd_model", s3fd_weights, "--device", "cpu", cwd=odd)
+    assert_ok(result)
+    assert (data_dir / "pyavi" / "ü $(x)" / "video.avi").is_file()
+    assert_ok(run("run_syncnet.py", "--data_dir", data_dir, "--reference", "ü $(x)",
+                  "--initial_model", syncnet_weights, "--device", "cpu", cwd=odd))
+    demo = assert_ok(run("demo_syncnet.py", "--videofile", video, "--initial_model", syncnet_weights,
+                         "--tmp_dir", data_dir / "tmp $(touch PWNED)", "--device", "cpu", cwd=odd))
+    assert "AV offset" in demo.stdout
+    for where in (tmp_path, odd, data_dir, REPO_ROOT):
+        assert not (where / "PWNED").exists()
+    assert (odd / "sentinel.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("reference", ["../x", "", "..", "a/b"])
+def test_unsafe_reference_is_refused(reference, clips, data_dir, s3fd_weights):
+    victim = data_dir / "x"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep")
+    assert_refused(pipeline(clips["good"], data_dir, s3fd_weights, reference), "--reference")
+    assert (victim / "precious.txt").exists()
+    assert not (data_dir / "pyavi").exists()
+
+
+def _read_only_dir(path):
+    """Make `path` read-only for the test process, even as root (where permissions are ignored)."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        return lambda: path.chmod(0o755)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], check=True)
+    return lambda: subprocess.run(["umount", str(path)], check=True)
+
+
+def test_read_only_data_dir(clips, tmp_path, s3fd_weights):
+    read_only = tmp_path / "readonly"
+    release = _read_only_dir(read_only)
+    try:
+        message = assert_refused(run("run_pipeline.py", "--videofile", clips["good"], "--data_dir", read_only,
+                                     "--reference", "r", "--s3fd_model", s3fd_weights, cwd=tmp_path))
+        assert str(read_only) in message
+        assert "read-only" in message.lower() or "permission" in message.lower()
+    finally:
+        release()
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "tampered", "payload"])
+def test_bad_model_files(case, clips, tmp_path, syncnet_weights):
+    model = tmp_path / "syncnet_v2.model"
+    good = syncnet_weights.read_bytes()
+    if case == "truncated":
+        model.write_bytes(good[:len(good) // 3])
+    elif case == "tampered":
+        flipped = bytearray(good)
+        flipped[len(flipped) // 2] ^= 0x01
+        model.write_bytes(bytes(flipped))
+    elif case == "payload":
+        with open(model, "wb") as handle:
+            pickle.dump({"netcnnaud.0.weight": _Payload()}, handle)
+        model = model.rename(tmp_path / "custom.model")
+    result = run("demo_syncnet.py", "--videofile", clips["good"], "--initial_model", model,
+                 "--tmp_dir", tmp_path / "pytmp", "--device", "cpu", cwd=tmp_path)
+    message = assert_refused(result, str(model), "download_model.sh")
+    if case == "tampered":
+        assert "checksum" in message
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_cuda_without_cuda(clips, tmp_path, syncnet_weights):
+    hidden = dict(os.environ, CUDA_VISIBLE_DEVICES="")  # no CUDA device, even on a GPU machine
+    result = run("demo_syncnet.py", "--videofile", clips["good"], "--initial_model", syncnet_weights,
+                 "--tmp_dir", tmp_path / "pytmp", "--device", "cuda", cwd=tmp_path, env=hidden)
+    assert_refused(result, "--device cuda", "no CUDA")
+
+
+def test_clip_without_faces_runs_through(clips, data_dir, s3fd_weights, syncnet_weights):
+    result = assert_ok(pipeline(clips["good"], data_dir, s3fd_weights))
+    assert "No face track" in result.stdout
+    assert list((data_dir / "pycrop" / "case").iterdir()) == []
+    assert_ok(run("run_syncnet.py", "--data_dir", data_dir, "--reference", "case",
+                  "--initial_model", syncnet_weights, "--device", "cpu", cwd=data_dir.parent))
+    work = data_dir / "pywork" / "case"
+    assert (work / "offsets.txt").read_text().splitlines() == ["file\toffset\tmin_dist\tconfidence"]
+    assert json.loads((work / "offsets.json").read_text())["tracks"] == []
+    assert_ok(run("run_visualise.py", "--data_dir", data_dir, "--reference", "case", cwd=data_dir.parent))
+    assert (data_dir / "pyavi" / "case" / "video_out.avi").stat().st_size > 0
+
+
+def test_interrupt_during_detection_then_rerun(tmp_path, data_dir, s3fd_weights):
+    long_clip = make_clip(tmp_path / "long.mp4", seconds=20)
+    command = [sys.executable, str(REPO_ROOT / "run_pipeline.py"), "--videofile", str(long_clip),
+               "--data_dir", str(data_dir), "--reference", "case", "--s3fd_model", str(s3fd_weights),
+               "--facedet_scale", "2", "--device", "cpu"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    audio = data_dir / "pyavi" / "case" / "audio.wav"
+    deadline = time.time() + 120
+    while not audio.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # well into detection, which follows the audio extraction
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+    work = data_dir / "pywork" / "case"
+    assert not (work / "faces.pckl").exists() and not (work / "tracks.pckl").exists()
+    assert not list(work.glob("*.part*"))
+    assert_ok(pipeline(long_clip, data_dir, s3fd_weights, "case", "--facedet_scale", "0.25"))
+    assert (work / "faces.pckl").exists() and (work / "tracks.pckl").exists()
+
+
+def test_two_references_at_once(clips, data_dir, s3fd_weights):
+    def start(reference):
+        return subprocess.Popen([sys.executable, str(REPO_ROOT / "run_pipeline.py"), "--videofile",
+                                 str(clips["good"]), "--data_dir", str(data_dir), "--reference", reference,
+                                 "--s3fd_model", str(s3fd_weights), "--device", "cpu"],
+                                cwd=data_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first, second = start("one"), start("two")
+    for process in (first, second):
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    counts = []
+    for reference in ("one", "two"):
+        assert (data_dir / "pywork" / reference / "tracks.pckl").is_file()
+        assert (data_dir / "pyavi" / reference / "video.avi").is_file()
+        counts.append(len(list((data_dir / "pyframes" / reference).glob("*.jpg"))))
+    assert counts[0] == counts[1] >= 50  # 2 s at 25 fps, each run in its own folders
