@@ -44,9 +44,10 @@ def lip_batches(frames, batch_size, n_windows=None):
         count = len(chunk) - (FRAMES_PER_WINDOW - 1)
         if count <= 0:
             return
-        clip = torch.from_numpy(np.stack(chunk)).permute(3, 0, 1, 2)  # 3 x T x H x W
-        windows = clip.unfold(1, FRAMES_PER_WINDOW, 1)  # 3 x count x H x W x 5
-        yield first, windows.permute(1, 0, 4, 2, 3).float().contiguous()
+        windows = torch.from_numpy(np.stack(chunk)).unfold(0, FRAMES_PER_WINDOW, 1)  # count x H x W x 3 x 5
+        # One float copy laid out count x H x W x (3*5): viewed as N x 3 x 5 x H x W it is the
+        # channels-last layout the 2D lip network wants, so no further copy is made.
+        yield first, windows.contiguous().float().permute(0, 3, 4, 1, 2)
         carry = chunk[-(FRAMES_PER_WINDOW - 1):]
         first += count
 
