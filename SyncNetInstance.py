@@ -33,16 +33,19 @@ class SyncNetInstance(torch.nn.Module):
         super().__init__()
         self.device = resolve_device(device)
         self.__S__ = S(num_layers_in_fc_layers=num_layers_in_fc_layers).to(self.device).eval()
-        self._prepare_inference()
+        self._net = None
 
     def loadParameters(self, path):
         load_state_dict(self.__S__, find_syncnet_model(path), "SyncNet model", HOW_TO_GET_SYNCNET)
         self.__S__.to(self.device).eval()
-        self._prepare_inference()
+        self._net = None
 
-    def _prepare_inference(self):
-        # __S__ keeps the official layout; the scoring runs its folded 2D equivalent.
-        self._net = InferenceSyncNet(self.__S__).to(self.device)
+    @property
+    def network(self):
+        """__S__ keeps the official layout; scoring runs its folded 2D equivalent, built on first use."""
+        if self._net is None:
+            self._net = InferenceSyncNet(self.__S__).to(self.device)
+        return self._net
 
     @torch.inference_mode()
     def evaluate(self, opt, videofile, verbose=True):
@@ -84,8 +87,8 @@ class SyncNetInstance(torch.nn.Module):
         distances = ShiftedDistances(opt.vshift)
         with progress_bar(n_windows, "scoring windows", "window", getattr(opt, "quiet", False)) as bar:
             for first, lips in lip_batches(read_images(frame_paths), opt.batch_size, n_windows):
-                lip_feats = self._net.forward_lip(lips.to(self.device))
-                aud_feats = self._net.forward_aud(audio_batch(coefficients, first, len(lips)).to(self.device))
+                lip_feats = self.network.forward_lip(lips.to(self.device))
+                aud_feats = self.network.forward_aud(audio_batch(coefficients, first, len(lips)).to(self.device))
                 distances.add(lip_feats.float().cpu(), aud_feats.float().cpu())
                 bar.update(len(lips))
         dists = distances.finish()
@@ -106,7 +109,7 @@ class SyncNetInstance(torch.nn.Module):
         """512-d lip features of every 5-frame window, read straight from the video: (T-4) x 512."""
         if not os.path.isfile(videofile):
             raise InputError(f"video file not found: {videofile}")
-        features = [self._net.forward_lipfeat(lips.to(self.device)).float().cpu()
+        features = [self.network.forward_lipfeat(lips.to(self.device)).float().cpu()
                     for _, lips in lip_batches(_checked_size(read_video(videofile), videofile), opt.batch_size)]
         if not features:
             raise InputError(f"{videofile}: no 5-frame window could be read from this video")

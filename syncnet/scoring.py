@@ -30,7 +30,7 @@ def window_count(n_frames, n_samples):
 
 
 def lip_batches(frames, batch_size, n_windows=None):
-    """Yield (first_window, N x 3 x 5 x H x W float32) from an iterator of H x W x 3 uint8 frames.
+    """Yield (first_window, N x 3 x 5 x H x W uint8) from an iterator of H x W x 3 uint8 frames.
 
     Window i is frames i..i+4. With n_windows None, windows run to the end of the frames.
     Only one batch of frames (plus the four that overlap the next batch) is held at a time.
@@ -45,9 +45,10 @@ def lip_batches(frames, batch_size, n_windows=None):
         if count <= 0:
             return
         windows = torch.from_numpy(np.stack(chunk)).unfold(0, FRAMES_PER_WINDOW, 1)  # count x H x W x 3 x 5
-        # One float copy laid out count x H x W x (3*5): viewed as N x 3 x 5 x H x W it is the
-        # channels-last layout the 2D lip network wants, so no further copy is made.
-        yield first, windows.contiguous().float().permute(0, 3, 4, 1, 2)
+        # One copy laid out count x H x W x (3*5): viewed as N x 3 x 5 x H x W it is the
+        # channels-last layout the 2D lip network wants, so no further copy is made. Pixels stay
+        # uint8 here (a quarter of the memory); the network takes them to float32 slice by slice.
+        yield first, windows.contiguous().permute(0, 3, 4, 1, 2)
         carry = chunk[-(FRAMES_PER_WINDOW - 1):]
         first += count
 

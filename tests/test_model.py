@@ -108,7 +108,7 @@ def test_lip_batches_are_five_frame_windows():
     batches = list(lip_batches(iter(frames), batch_size=4))
     assert [first for first, _ in batches] == [0, 4, 8]
     windows = torch.cat([batch for _, batch in batches])
-    assert windows.shape == (9, 3, 5, 4, 6) and windows.dtype == torch.float32
+    assert windows.shape == (9, 3, 5, 4, 6) and windows.dtype == torch.uint8
     for i in range(9):
         for t in range(5):
             for channel in range(3):
@@ -151,3 +151,6 @@ def test_inference_form_equals_reference_modules(syncnet_weights):
             got = getattr(fast, name)(batch)
             assert got.shape == expected.shape
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+        pixels = (torch.rand(2, 3, 5, 224, 224, generator=generator) * 255).to(torch.uint8)
+        torch.testing.assert_close(fast.forward_lip(pixels), model.forward_lip(pixels.float()),
+                                   rtol=1e-4, atol=1e-4)
