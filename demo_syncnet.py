@@ -4,14 +4,12 @@ import argparse
 import os
 import sys
 
-from syncnet.cli import add_common_options, reported_errors
+from syncnet.cli import add_common_options, add_model_options, reported_errors
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description="SyncNet")
-    parser.add_argument("--initial_model", type=str, default="data/syncnet_v2.model", help="")
-    parser.add_argument("--batch_size", type=int, default=20, help="")
-    parser.add_argument("--vshift", type=int, default=15, help="")
+    add_model_options(parser)
     parser.add_argument("--videofile", type=str, default="data/example.avi", help="")
     parser.add_argument("--tmp_dir", type=str, default="data/work/pytmp", help="")
     parser.add_argument("--reference", type=str, default="demo", help="")

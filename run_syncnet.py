@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from syncnet.cli import add_common_options, reported_errors
+from syncnet.cli import add_common_options, add_model_options, reported_errors
 
 
 def build_parser():
@@ -14,9 +14,7 @@ def build_parser():
     from syncnet.speakers import DEFAULT_SPEAKER_THRESHOLD
 
     parser = argparse.ArgumentParser(description="SyncNet")
-    parser.add_argument("--initial_model", type=str, default="data/syncnet_v2.model", help="")
-    parser.add_argument("--batch_size", type=int, default=20, help="")
-    parser.add_argument("--vshift", type=int, default=15, help="")
+    add_model_options(parser)
     parser.add_argument("--data_dir", type=str, default="data/work", help="")
     parser.add_argument("--videofile", type=str, default="", help="")
     parser.add_argument("--reference", type=str, default="", help="")

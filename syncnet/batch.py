@@ -23,7 +23,7 @@ import shutil
 import sys
 import time
 
-from .cli import add_common_options, describe_error, reported_errors, setup_logging
+from .cli import add_common_options, add_model_options, describe_error, reported_errors, setup_logging
 from .errors import InputError, WeightsError
 from .fileio import atomic_path, save_json
 from .layout import FOLDERS, reference_for
@@ -59,9 +59,7 @@ def build_parser():
                              f"or all or none (default {DEFAULT_KEEP}: pyframes and pytmp are deleted)")
     parser.add_argument("--retry_failed", action="store_true",
                         help="run again the videos that failed in an earlier run")
-    parser.add_argument("--initial_model", type=str, default="data/syncnet_v2.model", help="SyncNet weights")
-    parser.add_argument("--batch_size", type=int, default=20, help="windows per SyncNet batch")
-    parser.add_argument("--vshift", type=int, default=15, help="offsets tried on each side, in frames")
+    add_model_options(parser)
     run_pipeline.add_pipeline_options(parser)
     add_common_options(parser)
     return parser

@@ -9,6 +9,14 @@ from .devices import CHOICES as DEVICE_CHOICES
 from .errors import SyncNetError
 
 
+def add_model_options(parser):
+    """The SyncNet options every scoring script shares, with the reference's defaults."""
+    parser.add_argument("--initial_model", type=str, default="data/syncnet_v2.model",
+                        help="SyncNet weights (default data/syncnet_v2.model, else the user cache)")
+    parser.add_argument("--batch_size", type=int, default=20, help="windows per network batch")
+    parser.add_argument("--vshift", type=int, default=15, help="offsets tried: -vshift..+vshift frames")
+
+
 def add_common_options(parser):
     parser.add_argument("--device", default="auto",
                         help=f"where the networks run: {', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
