@@ -3,16 +3,13 @@ import concurrent.futures
 
 import cv2
 
-from .errors import MediaError
+from .frames import read_image
 
 DETECTION_BATCH = 8
 
 
 def _read_rgb(path):
-    image = cv2.imread(path)
-    if image is None:
-        raise MediaError(f"cannot read the frame image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)
 
 
 def _batches(items, size):

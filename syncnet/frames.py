@@ -4,13 +4,18 @@ import cv2
 from .errors import MediaError
 
 
+def read_image(path):
+    """One BGR uint8 image, or MediaError naming the file."""
+    image = cv2.imread(path)
+    if image is None:
+        raise MediaError(f"cannot read the frame image {path}")
+    return image
+
+
 def read_images(paths):
     """Yield BGR uint8 images from image files, in the given order."""
     for path in paths:
-        image = cv2.imread(path)
-        if image is None:
-            raise MediaError(f"cannot read the frame image {path}")
-        yield image
+        yield read_image(path)
 
 
 def read_video(path):

@@ -7,7 +7,7 @@ import numpy as np
 from . import media
 from .errors import SyncNetError
 from .fileio import atomic_path
-from .frames import read_images
+from .frames import read_image, read_images
 from .scoring import track_frame_confidence
 
 
@@ -40,10 +40,7 @@ def write_visualisation(frame_paths, faces, avi_dir, frame_rate):
     """pyavi/R/video_only.avi (XVID) and video_out.avi (the same with the audio)."""
     if not frame_paths:
         raise SyncNetError("no frames to draw on: run run_pipeline.py first")
-    first = cv2.imread(frame_paths[0])
-    if first is None:
-        raise SyncNetError(f"cannot read the frame image {frame_paths[0]}")
-    height, width = first.shape[:2]
+    height, width = read_image(frame_paths[0]).shape[:2]
     video_only = os.path.join(avi_dir, "video_only.avi")
     with atomic_path(video_only) as temporary:
         writer = cv2.VideoWriter(temporary, cv2.VideoWriter_fourcc(*"XVID"), frame_rate, (width, height))
