@@ -6,7 +6,6 @@ import time
 import cv2
 import numpy as np
 import torch
-from scipy.io import wavfile
 
 from SyncNetModel import S
 from syncnet import media
@@ -67,7 +66,7 @@ class SyncNetInstance(torch.nn.Module):
 
         frame_paths = sorted(os.path.join(work_dir, f) for f in os.listdir(work_dir)
                              if f.endswith(".jpg"))
-        _, audio = wavfile.read(wav_path)
+        audio = media.read_mono_wav(wav_path)
         coefficients = mfcc(audio)
         audio_seconds = len(audio) / media.SAMPLE_RATE
         video_seconds = len(frame_paths) / media.FRAME_RATE

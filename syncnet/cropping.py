@@ -1,7 +1,8 @@
 """Crop geometry for face tracks (run_pipeline step 6): smoothed boxes and the square face crop."""
 import cv2
 import numpy as np
-from scipy.signal import medfilt
+
+from .filters import median_filter
 
 CROP_SCALE = 0.4
 CROP_SIZE = 224
@@ -11,15 +12,15 @@ SMOOTHING_KERNEL = 13
 
 def smooth_track(bbox):
     """Per-frame centre x, y and half-size s = max(w, h)/2 of (n, 4) boxes, each median-filtered
-    over 13 frames (scipy's medfilt, which zero-pads the ends)."""
+    over 13 frames (a median filter that zero-pads the ends, as scipy's medfilt)."""
     bbox = np.asarray(bbox, dtype=np.float64)
     if bbox.ndim != 2 or bbox.shape[1] != 4:
         raise ValueError(f"expected an (n, 4) array of boxes, got shape {bbox.shape}")
     half_size = np.maximum(bbox[:, 3] - bbox[:, 1], bbox[:, 2] - bbox[:, 0]) / 2
     return {
-        "x": medfilt((bbox[:, 0] + bbox[:, 2]) / 2, kernel_size=SMOOTHING_KERNEL),
-        "y": medfilt((bbox[:, 1] + bbox[:, 3]) / 2, kernel_size=SMOOTHING_KERNEL),
-        "s": medfilt(half_size, kernel_size=SMOOTHING_KERNEL),
+        "x": median_filter((bbox[:, 0] + bbox[:, 2]) / 2, kernel_size=SMOOTHING_KERNEL),
+        "y": median_filter((bbox[:, 1] + bbox[:, 3]) / 2, kernel_size=SMOOTHING_KERNEL),
+        "s": median_filter(half_size, kernel_size=SMOOTHING_KERNEL),
     }
 
 

@@ -10,7 +10,6 @@ import os
 import tempfile
 
 import numpy as np
-from scipy.io import wavfile
 
 from . import media
 from .errors import InputError
@@ -55,6 +54,10 @@ def write_synced(video, target, offset):
     with tempfile.TemporaryDirectory(prefix="syncnet-resync-") as work:
         decoded = os.path.join(work, "decoded.wav")
         media.extract_audio(video, decoded, resync=False, rate=None, channels=None)
+        # Imported here, not at the top: any channel layout needs scipy's reader, and scoring
+        # runs that import this module for its checks should not pay scipy.io's start-up.
+        from scipy.io import wavfile
+
         rate, samples = wavfile.read(decoded)
         shift = samples_for_offset(offset, rate)
         shifted = os.path.join(work, "shifted.wav")

@@ -8,8 +8,8 @@ from itertools import islice
 import numpy as np
 import python_speech_features
 import torch
-from scipy import signal
 
+from .filters import median_filter
 from .media import FRAME_RATE, SAMPLE_RATE
 
 FRAMES_PER_WINDOW = 5
@@ -138,7 +138,7 @@ def summarise(dists, vshift):
         min_dist=float(min_dist),
         confidence=float(median - min_dist),
         mean_dists=mean_dists.numpy(),
-        framewise_conf=signal.medfilt(fconf, kernel_size=9),
+        framewise_conf=median_filter(fconf, kernel_size=9),
     )
 
 
@@ -147,4 +147,4 @@ def track_frame_confidence(dists):
     mean_dists = dists.mean(0)
     best = dists[:, int(np.argmin(mean_dists))]
     padded = np.pad(best, (3, 3), mode="constant", constant_values=10)
-    return signal.medfilt(np.median(mean_dists) - padded, kernel_size=9)
+    return median_filter(np.median(mean_dists) - padded, kernel_size=9)
