@@ -16,8 +16,8 @@ from syncnet.inference import InferenceSyncNet
 from syncnet.layout import reset_dir
 from syncnet.paths import find_syncnet_model
 from syncnet.progress import progress_bar
-from syncnet.scoring import (ShiftedDistances, audio_batch, lip_batches, mfcc, summarise,
-                             window_count)
+from syncnet.scoring import (ShiftedDistances, StreamedMfcc, audio_batch, lip_batches, summarise,
+                             window_columns, window_count)
 from syncnet.weights import load_state_dict
 
 log = logging.getLogger(__name__)
@@ -66,31 +66,23 @@ class SyncNetInstance(torch.nn.Module):
 
         frame_paths = sorted(os.path.join(work_dir, f) for f in os.listdir(work_dir)
                              if f.endswith(".jpg"))
-        audio = media.read_mono_wav(wav_path)
-        coefficients = mfcc(audio)
-        audio_seconds = len(audio) / media.SAMPLE_RATE
-        video_seconds = len(frame_paths) / media.FRAME_RATE
-        if audio_seconds != video_seconds and verbose:
-            print("WARNING: Audio (%.4fs) and video (%.4fs) lengths are different."
-                  % (audio_seconds, video_seconds))
-        elif audio_seconds != video_seconds:
-            log.warning("%s: audio (%.4fs) and video (%.4fs) lengths are different",
-                        videofile, audio_seconds, video_seconds)
+        with media.MonoWav(wav_path) as wav:
+            audio_seconds = wav.n_samples / media.SAMPLE_RATE
+            video_seconds = len(frame_paths) / media.FRAME_RATE
+            if audio_seconds != video_seconds and verbose:
+                print("WARNING: Audio (%.4fs) and video (%.4fs) lengths are different."
+                      % (audio_seconds, video_seconds))
+            elif audio_seconds != video_seconds:
+                log.warning("%s: audio (%.4fs) and video (%.4fs) lengths are different",
+                            videofile, audio_seconds, video_seconds)
 
-        if frame_paths:
-            _require_face_crop_size(cv2.imread(frame_paths[0]), videofile)
-        n_windows = window_count(len(frame_paths), len(audio))
-        if n_windows == 0:
-            raise InputError(f"{videofile}: too short to score: SyncNet needs at least 6 frames "
-                             f"with audio (found {len(frame_paths)} frames, {audio_seconds:.2f} s of audio)")
-        distances = ShiftedDistances(opt.vshift)
-        with progress_bar(n_windows, "scoring windows", "window", getattr(opt, "quiet", False)) as bar:
-            for first, lips in lip_batches(read_images(frame_paths), opt.batch_size, n_windows):
-                lip_feats = self.network.forward_lip(lips.to(self.device))
-                aud_feats = self.network.forward_aud(audio_batch(coefficients, first, len(lips)).to(self.device))
-                distances.add(lip_feats.float().cpu(), aud_feats.float().cpu())
-                bar.update(len(lips))
-        dists = distances.finish()
+            if frame_paths:
+                _require_face_crop_size(cv2.imread(frame_paths[0]), videofile)
+            n_windows = window_count(len(frame_paths), wav.n_samples)
+            if n_windows == 0:
+                raise InputError(f"{videofile}: too short to score: SyncNet needs at least 6 frames "
+                                 f"with audio (found {len(frame_paths)} frames, {audio_seconds:.2f} s of audio)")
+            dists = self._distances(frame_paths, StreamedMfcc(wav.read, wav.n_samples), n_windows, opt)
         summary = summarise(dists, opt.vshift)
         if not verbose:
             return summary.offset, summary.confidence, dists
@@ -102,6 +94,18 @@ class SyncNetInstance(torch.nn.Module):
         print("AV offset: \t%d \nMin dist: \t%.3f\nConfidence: \t%.3f"
               % (summary.offset, summary.min_dist, summary.confidence))
         return summary.offset, summary.confidence, dists
+
+    def _distances(self, frame_paths, coefficients, n_windows, opt):
+        """Window by window, batch by batch: frames, their MFCC span, both networks, distances."""
+        distances = ShiftedDistances(opt.vshift)
+        with progress_bar(n_windows, "scoring windows", "window", getattr(opt, "quiet", False)) as bar:
+            for first, lips in lip_batches(read_images(frame_paths), opt.batch_size, n_windows):
+                span = coefficients.columns(*window_columns(first, len(lips)))
+                lip_feats = self.network.forward_lip(lips.to(self.device))
+                aud_feats = self.network.forward_aud(audio_batch(span).to(self.device))
+                distances.add(lip_feats.float().cpu(), aud_feats.float().cpu())
+                bar.update(len(lips))
+        return distances.finish()
 
     @torch.inference_mode()
     def extract_feature(self, opt, videofile):

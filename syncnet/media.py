@@ -114,19 +114,42 @@ def extract_audio(video, wav, resync=True, rate=SAMPLE_RATE, channels=1):
                f"extract the audio of {video} (does it have an audio stream?)")
 
 
-def read_mono_wav(wav):
-    """The int16 samples of a 16-bit mono PCM wav, as extract_audio writes by default.
+class MonoWav:
+    """A 16-bit mono PCM wav, as extract_audio writes by default, read a span of samples at a time.
 
-    The standard library's wave reads it; scipy.io would add about 0.15 s to every start-up.
+    The standard library's wave reads it: scipy.io would add about 0.15 s to every start-up, and
+    reading spans keeps memory flat however long the audio is.
     """
-    try:
-        with wave.open(os.fspath(wav), "rb") as handle:
-            if handle.getsampwidth() != 2 or handle.getnchannels() != 1:
-                raise MediaError(f"{wav}: expected 16-bit mono PCM audio, found "
-                                 f"{8 * handle.getsampwidth()}-bit, {handle.getnchannels()} channel(s)")
-            return np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
-    except (wave.Error, EOFError) as error:
-        raise MediaError(f"{wav}: not a readable PCM wav file ({error})") from None
+
+    def __init__(self, wav):
+        self.path = os.fspath(wav)
+        try:
+            self._handle = wave.open(self.path, "rb")
+        except (wave.Error, EOFError) as error:
+            raise MediaError(f"{wav}: not a readable PCM wav file ({error})") from None
+        if self._handle.getsampwidth() != 2 or self._handle.getnchannels() != 1:
+            found = f"{8 * self._handle.getsampwidth()}-bit, {self._handle.getnchannels()} channel(s)"
+            self._handle.close()
+            raise MediaError(f"{wav}: expected 16-bit mono PCM audio, found {found}")
+        self.n_samples = self._handle.getnframes()
+        self.rate = self._handle.getframerate()
+
+    def read(self, start, stop):
+        """Samples start..stop-1 (clipped to the file) as int16."""
+        start, stop = max(start, 0), min(stop, self.n_samples)
+        if stop <= start:
+            return np.zeros(0, dtype=np.int16)
+        self._handle.setpos(start)
+        return np.frombuffer(self._handle.readframes(stop - start), dtype="<i2").astype(np.int16)
+
+    def close(self):
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def convert_video(source, target):

@@ -17,11 +17,65 @@ SAMPLES_PER_FRAME = SAMPLE_RATE // FRAME_RATE  # 640
 MFCC_PER_FRAME = 4  # 10 ms MFCC steps per 40 ms video frame
 MFCC_PER_WINDOW = 20
 PAIRWISE_EPS = 1e-6  # what torch's pairwise_distance adds to the difference
+# python_speech_features' defaults: a 25 ms frame every 10 ms, pre-emphasis 0.97.
+MFCC_STEP = SAMPLE_RATE // 100
+MFCC_FRAME = SAMPLE_RATE // 40
+PREEMPHASIS = 0.97
 
 
 def mfcc(audio):
-    """13 x M MFCC with python_speech_features' defaults, as float32."""
+    """13 x M MFCC of a whole signal with python_speech_features' defaults, as float32."""
     return python_speech_features.mfcc(audio, SAMPLE_RATE).T.astype(np.float32)
+
+
+def mfcc_frame_count(n_samples):
+    """M, the number of MFCC frames of an n-sample signal (the last frame is zero-padded)."""
+    if n_samples <= MFCC_FRAME:
+        return 1
+    return 1 + -(-(n_samples - MFCC_FRAME) // MFCC_STEP)
+
+
+class StreamedMfcc:
+    """mfcc() of a long signal, computed a block of columns at a time from `read(start, stop)`.
+
+    python_speech_features pre-emphasises the whole signal, then treats each 25 ms frame on its
+    own, so a block of frames needs only its own samples plus the one before it. The whole
+    signal's MFCC would take about 1.3 MB of working memory per second of audio (800 MB for 10
+    minutes); a block of 30 s takes about 40 MB. Blocks are that large, rather than one per
+    batch of windows, because each MFCC wakes numpy's BLAS threads, which then compete with
+    torch's for the cores (per-batch blocks made the 127 s benchmark 45% slower).
+    """
+
+    BLOCK_COLUMNS = 3000  # 30 s
+
+    def __init__(self, read, n_samples):
+        self._read = read
+        self.n_samples = n_samples
+        self.n_columns = mfcc_frame_count(n_samples)
+        self._block_start = self._block_stop = 0
+        self._block = None
+
+    def columns(self, start, stop):
+        """Columns start..stop-1, 13 x (stop - start) float32, equal to mfcc(signal)[:, start:stop]."""
+        if not 0 <= start < stop <= self.n_columns:
+            raise ValueError(f"MFCC columns {start}..{stop} outside 0..{self.n_columns}")
+        if not self._block_start <= start < stop <= self._block_stop:
+            block_stop = min(max(stop, start + self.BLOCK_COLUMNS), self.n_columns)
+            self._block = self._compute(start, block_stop)
+            self._block_start, self._block_stop = start, block_stop
+        return self._block[:, start - self._block_start:stop - self._block_start]
+
+    def _compute(self, start, stop):
+        first = start * MFCC_STEP
+        last = min(self.n_samples, (stop - 1) * MFCC_STEP + MFCC_FRAME)
+        samples = self._read(max(first - 1, 0), last).astype(np.float64)
+        # The whole signal's pre-emphasis, y[i] = x[i] - 0.97 x[i-1] with y[0] = x[0], on this span;
+        # python_speech_features is then told not to pre-emphasise again.
+        emphasised = samples[1:] - PREEMPHASIS * samples[:-1]
+        if first == 0:
+            emphasised = np.append(samples[0], emphasised)
+        frames = python_speech_features.mfcc(emphasised, SAMPLE_RATE, preemph=0)
+        return frames[:stop - start].T.astype(np.float32)
 
 
 def window_count(n_frames, n_samples):
@@ -53,11 +107,14 @@ def lip_batches(frames, batch_size, n_windows=None):
         first += count
 
 
-def audio_batch(mfcc_13xm, first, count):
-    """MFCC patches for windows first..first+count-1: N x 1 x 13 x 20, window i = columns 4i..4i+19."""
-    start = first * MFCC_PER_FRAME
-    stop = (first + count - 1) * MFCC_PER_FRAME + MFCC_PER_WINDOW
-    span = torch.from_numpy(mfcc_13xm[:, start:stop])
+def window_columns(first, count):
+    """(start, stop) of the MFCC columns that windows first..first+count-1 use: window i is 4i..4i+19."""
+    return first * MFCC_PER_FRAME, (first + count - 1) * MFCC_PER_FRAME + MFCC_PER_WINDOW
+
+
+def audio_batch(span):
+    """N x 1 x 13 x 20 MFCC patches of consecutive windows, from the 13 x (4(N-1)+20) columns they span."""
+    span = torch.from_numpy(np.ascontiguousarray(span))
     return span.unfold(1, MFCC_PER_WINDOW, MFCC_PER_FRAME).permute(1, 0, 2).unsqueeze(1).contiguous()
 
 

@@ -13,7 +13,7 @@ import torch
 from SyncNetInstance import SyncNetInstance
 from SyncNetModel import S
 from syncnet.errors import WeightsError
-from syncnet.scoring import ShiftedDistances, audio_batch, lip_batches, summarise
+from syncnet.scoring import ShiftedDistances, audio_batch, lip_batches, summarise, window_columns
 
 
 def test_layout_matches_official(shared_dir):
@@ -119,7 +119,9 @@ def test_lip_batches_are_five_frame_windows():
 
 def test_audio_batch_columns():
     coefficients = np.arange(13 * 60, dtype=np.float32).reshape(13, 60)
-    patches = audio_batch(coefficients, first=2, count=3)
+    start, stop = window_columns(first=2, count=3)
+    assert (start, stop) == (8, 36)
+    patches = audio_batch(coefficients[:, start:stop])
     assert patches.shape == (3, 1, 13, 20)
     for k in range(3):
         window = 2 + k
