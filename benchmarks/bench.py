@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Time the demo and the face-track pipeline against the FLOP floor of their networks.
 
-    python benchmarks/bench.py [--workloads demo,loop,pipeline] [--device cpu|cuda] [--threads N]
+    python benchmarks/bench.py [--workloads demo,loop,pipeline,long] [--device cpu|cuda] [--threads N]
                                [--work DIR] [--syncnet_model PATH] [--s3fd_model PATH]
                                [--stages] [--quick]
 
 Each workload runs the real script (demo_syncnet.py, run_pipeline.py) in a child process, so its
 wall time and peak memory are that process's own. The floor of a workload is its network
 arithmetic (counted with torch's FlopCounterMode) divided by the fp32 matmul rate measured in
-this same run with the same thread count. benchmarks/NOTES.md says what each number means.
+this same run with the same thread count; a second ratio uses a 3x3 convolution's measured rate
+when that is higher. benchmarks/NOTES.md says what each number means.
 
 Importing this module runs nothing.
 """
@@ -28,12 +29,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FRAME_RATE = 25
-WORKLOADS = ("demo", "loop", "pipeline")
+WORKLOADS = ("demo", "loop", "pipeline", "long")
+# "long", the 10-minute memory spot check, runs only when asked for.
+DEFAULT_WORKLOADS = ("demo", "loop", "pipeline")
 STAGE_CHILD_FLAG = "--_stage-child"
 
 # Full-size and --quick inputs.
-FULL = {"loop_repeats": 10, "pipeline_seconds": 30}
-QUICK = {"loop_repeats": 2, "pipeline_seconds": 4}
+FULL = {"loop_repeats": 10, "pipeline_seconds": 30, "long_repeats": 48}  # 48 x 12.7 s: 10.1 min
+QUICK = {"loop_repeats": 2, "pipeline_seconds": 4, "long_repeats": 3}
 
 # The 720p clip: example.avi's 224x224 face scaled to 448 and centred on a 1280x720 canvas.
 CLIP_FILTER = "scale=448:448,pad=1280:720:(ow-iw)/2:(oh-ih)/2"
@@ -42,12 +45,14 @@ CLIP_FILTER = "scale=448:448,pad=1280:720:(ow-iw)/2:(oh-ih)/2"
 TARGETS = {
     "demo": {"ratio": 1.30, "rss_mb": 600},
     "loop": {"ratio": 1.25, "rss_mb": 1000},
+    "long": {"ratio": 1.25, "rss_mb": 1000},
     "pipeline": {"detect_ratio": 1.30, "other_share": 0.15},
 }
 # The reference implementation on the 2-core CPU machine (torch 2.13, 2 threads).
 REFERENCE = {
     "demo": "16.9 s, 1.5 GB peak RSS (313 windows)",
     "loop": "178 s, 6.9 GB peak RSS",
+    "long": "not run: its memory grows with length (6.9 GB at 127 s); a 10-minute video does not fit in 24 GB",
     "pipeline": "388 s",
 }
 
@@ -254,6 +259,33 @@ def measure_matmul(device, size=None, warmup=3, reps=10):
             "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": _loadavg()}
 
 
+def measure_conv(device, warmup=3, reps=10):
+    """fp32 GFLOP/s of a 3x3, 256-to-256-channel convolution at 56x56 (channels-last, inference):
+    the dense rate oneDNN/cuDNN reach on layers like these networks' own. On some CPUs it is well
+    above the matmul rate (MKL's sgemm runs its AVX2 code on AMD processors, oneDNN uses AVX-512)."""
+    import torch
+
+    device = torch.device(device)
+    batch = 64 if device.type == "cuda" else 8
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    generator = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device).to(memory_format=torch.channels_last)
+    x = torch.rand(batch, 256, 56, 56, generator=generator).to(device).to(memory_format=torch.channels_last)
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            conv(x)
+        sync()
+        for _ in range(reps):
+            started = time.perf_counter()
+            conv(x)
+            sync()
+            times.append(time.perf_counter() - started)
+    flop = 2.0 * batch * 256 * 256 * 9 * 56 * 56
+    return {"shape": [batch, 256, 56, 56], "reps": reps, "gflops": flop / statistics.median(times) / 1e9,
+            "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": _loadavg()}
+
+
 def _loadavg():
     try:
         return list(os.getloadavg())
@@ -448,15 +480,24 @@ def run_pipeline_workload(clip, cfg):
     return result
 
 
-def add_floor(result, gflops):
-    """Floor seconds, ratio and real-time factor for a finished workload."""
+def add_floor(result, gflops, conv_gflops):
+    """Floor seconds, ratios and real-time factor for a finished workload.
+
+    The floor is the issue's: network FLOPs at the fp32 matmul rate. The "vs conv" ratio takes
+    the convolution probe's rate instead when that is higher, a tighter floor on machines whose
+    convolutions outrun their matmul.
+    """
     result["matmul_gflops"] = gflops
+    result["conv_gflops"] = conv_gflops
     if "units" not in result:
         return result
     floor = result["units"] * result["gflop_per_unit"] / gflops
+    tight_floor = result["units"] * result["gflop_per_unit"] / max(gflops, conv_gflops)
     result["floor_s"] = floor
+    result["tight_floor_s"] = tight_floor
     result["per_unit_ms"] = 1000 * result["wall_s"] / result["units"] if result["units"] else None
     result["ratio"] = result["wall_s"] / floor if floor else None
+    result["tight_ratio"] = result["wall_s"] / tight_floor if tight_floor else None
     result["rtf"] = result["media_s"] / result["wall_s"] if result["wall_s"] else None
     stages = result.get("stages")
     if stages:
@@ -468,6 +509,7 @@ def add_floor(result, gflops):
                    "share": seconds / result["wall_s"]}
             if stage == "detect":
                 row.update({"floor_s": floor, "ratio": seconds / floor if floor else None,
+                            "tight_ratio": seconds / tight_floor if tight_floor else None,
                             "per_unit_ms": 1000 * seconds / result["units"] if result["units"] else None})
             result["stage_rows"].append(row)
         other = result["wall_s"] - sum(timed.values())
@@ -475,6 +517,7 @@ def add_floor(result, gflops):
                                      "share": other / result["wall_s"]})
         if detect is not None:
             result["detect_ratio"] = detect / floor if floor else None
+            result["detect_tight_ratio"] = detect / tight_floor if tight_floor else None
             result["other_share"] = (result["wall_s"] - detect) / result["wall_s"]
     return result
 
@@ -549,8 +592,8 @@ def _fmt(value, spec, missing="-"):
 
 
 COLUMNS = (("workload", 16, "<"), ("wall s", 9, ">"), ("per-unit ms", 12, ">"), ("units", 15, ">"),
-           ("peak RSS MB", 12, ">"), ("floor s", 9, ">"), ("ratio", 8, ">"), ("share", 7, ">"),
-           ("RTF", 7, ">"))
+           ("peak RSS MB", 12, ">"), ("floor s", 9, ">"), ("ratio", 8, ">"), ("vs conv", 8, ">"),
+           ("share", 7, ">"), ("RTF", 7, ">"))
 
 
 def _row(cells):
@@ -564,30 +607,34 @@ def format_table(result, cuda):
              _row([c[0] for c in COLUMNS])]
     if "error" in result:
         lines.append(_row([name, _fmt(result["wall_s"], ".2f"), "-", "-",
-                           _fmt(result["peak_rss_mb"], ".0f"), "-", "-", "-", "-"]))
+                           _fmt(result["peak_rss_mb"], ".0f"), "-", "-", "-", "-", "-"]))
         lines.append("FAILED (exit %s): %s" % (result["rc"], result["error"]))
         return "\n".join(lines)
     rtf = _fmt(result["rtf"], ".2f") if cuda else "-"
     lines.append(_row([name, _fmt(result["wall_s"], ".2f"), _fmt(result["per_unit_ms"], ".1f"),
                        "%d %s" % (result["units"], result["unit"]), _fmt(result["peak_rss_mb"], ".0f"),
-                       _fmt(result["floor_s"], ".2f"), _fmt(result["ratio"], ".2f") + "x", "100%", rtf]))
+                       _fmt(result["floor_s"], ".2f"), _fmt(result["ratio"], ".2f") + "x",
+                       _fmt(result["tight_ratio"], ".2f") + "x", "100%", rtf]))
     for row in result.get("stage_rows", []):
         ratio = _fmt(row.get("ratio"), ".2f") + "x" if row.get("ratio") is not None else "-"
+        tight_ratio = _fmt(row.get("tight_ratio"), ".2f") + "x" if row.get("tight_ratio") is not None else "-"
         units = "-"
         if row["stage"] == "detect":
             units = "%d %s" % (result["units"], result["unit"])
         elif row["calls"] is not None and row["stage"] != "load_detector":
             units = "%d call%s" % (row["calls"], "" if row["calls"] == 1 else "s")
         lines.append(_row(["  " + row["stage"], _fmt(row["s"], ".2f"), _fmt(row.get("per_unit_ms"), ".1f"),
-                           units, "-", _fmt(row.get("floor_s"), ".2f"), ratio,
+                           units, "-", _fmt(row.get("floor_s"), ".2f"), ratio, tight_ratio,
                            "%.1f%%" % (100 * row["share"]), "-"]))
     if "tracks" in result:
         lines.append("face tracks kept: %d%s" % (result["tracks"], "" if result["tracks"] else
                      " (no face passed the detector's threshold: track and crop had nothing to do)"))
     if result.get("stages", {}).get("missing"):
         lines.append("not timed (no longer in the code): %s" % ", ".join(result["stages"]["missing"]))
-    lines.append("floor: %d %s x %.3f GFLOP / %.1f GFLOP/s (fp32 matmul, this run)"
-                 % (result["units"], result["unit"], result["gflop_per_unit"], result["matmul_gflops"]))
+    lines.append("floor: %d %s x %.3f GFLOP / %.1f GFLOP/s (fp32 matmul, this run); vs conv: the same "
+                 "at %.1f GFLOP/s (the higher of matmul and the 3x3 conv probe, %.1f)"
+                 % (result["units"], result["unit"], result["gflop_per_unit"], result["matmul_gflops"],
+                    max(result["matmul_gflops"], result["conv_gflops"]), result["conv_gflops"]))
     lines.append("peak RSS: the python process's own (VmHWM); with its ffmpeg children (wait4) %.0f MB; "
                  "CPU %.1f s (%.0f%% of wall)" % (result["tree_maxrss_mb"], result["cpu_s"],
                                                    100 * result["cpu_s"] / result["wall_s"]))
@@ -603,7 +650,7 @@ def _verdict(ok):
 def describe_target(result):
     name = result["workload"]
     target = TARGETS[name]
-    if name in ("demo", "loop"):
+    if name in ("demo", "loop", "long"):
         return ("<= %.2fx floor and < %d MB: ratio %.2fx %s, RSS %.0f MB %s"
                 % (target["ratio"], target["rss_mb"], result["ratio"], _verdict(result["ratio"] <= target["ratio"]),
                    result["peak_rss_mb"], _verdict(result["peak_rss_mb"] < target["rss_mb"])))
@@ -623,8 +670,9 @@ def describe_target(result):
 
 def build_parser():
     parser = argparse.ArgumentParser(description="Time the SyncNet demo and pipeline against their FLOP floor.")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="comma-separated subset of %s (default all)" % ",".join(WORKLOADS))
+    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                        help="comma-separated subset of %s (default %s; long is the 10-minute memory "
+                             "spot check)" % (",".join(WORKLOADS), ",".join(DEFAULT_WORKLOADS)))
     parser.add_argument("--device", default="cpu", help="cpu or cuda (also cuda:N); default cpu")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the matmul and the children (OMP_NUM_THREADS); "
@@ -641,7 +689,7 @@ def build_parser():
     parser.add_argument("--stages", action="store_true",
                         help="time run_pipeline's stages (convert, detect, scenes, track, crop) within its run")
     parser.add_argument("--quick", action="store_true",
-                        help="small workloads for a smoke test: 2x loop, 4 s pipeline clip")
+                        help="small workloads for a smoke test: 2x loop, 4 s pipeline clip, 3x long")
     return parser
 
 
@@ -699,8 +747,9 @@ def _bench(opt):
             if path is not None and not path.is_file():
                 raise BenchError("weights not found: %s" % path)
         videos = {"demo": example}
-        if "loop" in workloads:
-            videos["loop"] = build_loop(example, sizes["loop_repeats"], inputs)
+        for name in ("loop", "long"):
+            if name in workloads:
+                videos[name] = build_loop(example, sizes[name + "_repeats"], inputs)
         if "pipeline" in workloads:
             videos["pipeline"] = build_720p_clip(example, sizes["pipeline_seconds"], inputs)
     except SyncNetError as error:
@@ -733,9 +782,13 @@ def _bench(opt):
     print("\n".join(header), flush=True)
 
     matmul = [measure_matmul(device)]
+    conv = [measure_conv(device)]
     print("fp32 matmul %dx%d: %.1f GFLOP/s (median of %d; best %.1f)"
           % (matmul[0]["size"], matmul[0]["size"], matmul[0]["gflops"], matmul[0]["reps"],
              matmul[0]["best_gflops"]), flush=True)
+    print("fp32 3x3 conv %s: %.1f GFLOP/s (median of %d; best %.1f)"
+          % ("x".join(map(str, conv[0]["shape"])), conv[0]["gflops"], conv[0]["reps"],
+             conv[0]["best_gflops"]), flush=True)
     results = {}
     for name in workloads:
         print("\nrunning %s ..." % name, flush=True)
@@ -744,8 +797,10 @@ def _bench(opt):
         else:
             result = run_demo(name, videos[name], cfg)
         matmul.append(measure_matmul(device))
-        # The floor uses the rate measured just before and just after this workload.
-        result = add_floor(result, (matmul[-2]["gflops"] + matmul[-1]["gflops"]) / 2)
+        conv.append(measure_conv(device))
+        # The floor uses the rates measured just before and just after this workload.
+        result = add_floor(result, (matmul[-2]["gflops"] + matmul[-1]["gflops"]) / 2,
+                           (conv[-2]["gflops"] + conv[-1]["gflops"]) / 2)
         result["loadavg_after"] = _loadavg()
         results[name] = result
         print(format_table(result, cuda), flush=True)
@@ -756,7 +811,7 @@ def _bench(opt):
         "host": platform.node(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
         "torch": torch.__version__, "sizes": sizes, "example": str(example),
         "syncnet_model": str(syncnet_model), "s3fd_model": str(s3fd_model) if s3fd_model else None,
-        "flops": flops, "matmul": matmul, "targets": TARGETS, "workloads": results,
+        "flops": flops, "matmul": matmul, "conv": conv, "targets": TARGETS, "workloads": results,
     }
     out = work / "bench.json"
     out.write_text(json.dumps(report, indent=2, default=str))
