@@ -234,29 +234,37 @@ def s3fd_frame_flops(width, height):
                         lambda m, x: m(x))
 
 
+def _rate(operation, flop, device, warmup, reps):
+    """GFLOP/s of `operation()` on `device`: `warmup` untimed calls, then the median and the best
+    of `reps` timed ones (synchronised on CUDA), with the load average when it was measured."""
+    import torch
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            operation()
+        sync()
+        times = []
+        for _ in range(reps):
+            started = time.perf_counter()
+            operation()
+            sync()
+            times.append(time.perf_counter() - started)
+    return {"reps": reps, "gflops": flop / statistics.median(times) / 1e9,
+            "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": _loadavg()}
+
+
 def measure_matmul(device, size=None, warmup=3, reps=10):
     """fp32 torch.mm GFLOP/s on `device` with the current thread count: median and best of reps."""
     import torch
 
     device = torch.device(device)
     size = size or (8192 if device.type == "cuda" else 2048)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     a = torch.rand(size, size, generator=generator).to(device)
     b = torch.rand(size, size, generator=generator).to(device)
     c = torch.empty(size, size, device=device)
-    for _ in range(warmup):
-        torch.mm(a, b, out=c)
-    sync()
-    times = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        torch.mm(a, b, out=c)
-        sync()
-        times.append(time.perf_counter() - started)
-    flop = 2.0 * size ** 3
-    return {"size": size, "reps": reps, "gflops": flop / statistics.median(times) / 1e9,
-            "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": _loadavg()}
+    return {"size": size, **_rate(lambda: torch.mm(a, b, out=c), 2.0 * size ** 3, device, warmup, reps)}
 
 
 def measure_conv(device, warmup=3, reps=10):
@@ -267,23 +275,11 @@ def measure_conv(device, warmup=3, reps=10):
 
     device = torch.device(device)
     batch = 64 if device.type == "cuda" else 8
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device).to(memory_format=torch.channels_last)
     x = torch.rand(batch, 256, 56, 56, generator=generator).to(device).to(memory_format=torch.channels_last)
-    times = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            conv(x)
-        sync()
-        for _ in range(reps):
-            started = time.perf_counter()
-            conv(x)
-            sync()
-            times.append(time.perf_counter() - started)
     flop = 2.0 * batch * 256 * 256 * 9 * 56 * 56
-    return {"shape": [batch, 256, 56, 56], "reps": reps, "gflops": flop / statistics.median(times) / 1e9,
-            "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": _loadavg()}
+    return {"shape": [batch, 256, 56, 56], **_rate(lambda: conv(x), flop, device, warmup, reps)}
 
 
 def _loadavg():

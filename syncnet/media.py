@@ -122,9 +122,8 @@ class MonoWav:
     """
 
     def __init__(self, wav):
-        self.path = os.fspath(wav)
         try:
-            self._handle = wave.open(self.path, "rb")
+            self._handle = wave.open(os.fspath(wav), "rb")
         except (wave.Error, EOFError) as error:
             raise MediaError(f"{wav}: not a readable PCM wav file ({error})") from None
         if self._handle.getsampwidth() != 2 or self._handle.getnchannels() != 1:

@@ -23,11 +23,6 @@ MFCC_FRAME = SAMPLE_RATE // 40
 PREEMPHASIS = 0.97
 
 
-def mfcc(audio):
-    """13 x M MFCC of a whole signal with python_speech_features' defaults, as float32."""
-    return python_speech_features.mfcc(audio, SAMPLE_RATE).T.astype(np.float32)
-
-
 def mfcc_frame_count(n_samples):
     """M, the number of MFCC frames of an n-sample signal (the last frame is zero-padded)."""
     if n_samples <= MFCC_FRAME:
@@ -36,7 +31,8 @@ def mfcc_frame_count(n_samples):
 
 
 class StreamedMfcc:
-    """mfcc() of a long signal, computed a block of columns at a time from `read(start, stop)`.
+    """13 x M MFCC (python_speech_features' defaults, as float32) of a long signal, computed a
+    block of columns at a time from `read(start, stop)`.
 
     python_speech_features pre-emphasises the whole signal, then treats each 25 ms frame on its
     own, so a block of frames needs only its own samples plus the one before it. The whole
@@ -56,7 +52,7 @@ class StreamedMfcc:
         self._block = None
 
     def columns(self, start, stop):
-        """Columns start..stop-1, 13 x (stop - start) float32, equal to mfcc(signal)[:, start:stop]."""
+        """Columns start..stop-1, 13 x (stop - start) float32: those of the whole signal's MFCC."""
         if not 0 <= start < stop <= self.n_columns:
             raise ValueError(f"MFCC columns {start}..{stop} outside 0..{self.n_columns}")
         if not self._block_start <= start < stop <= self._block_stop:
