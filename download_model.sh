@@ -18,11 +18,23 @@
 # Downloads use curl if it is installed, else wget, else python3 (urllib).
 #
 # Environment:
-#   SYNCNET_MIRROR   a local folder. A file found there under its base name
-#                    (syncnet_v2.model, example.avi, sfd_face.pth) is copied from it
-#                    instead of downloaded, and verified the same way. A file the mirror
-#                    lacks is downloaded as usual. A relative path is taken from the
-#                    current directory.
+#   SYNCNET_MIRROR   a local folder, or the base URL of a web mirror (http:// or https://).
+#                    Folder: a file found there under its base name (syncnet_v2.model,
+#                    example.avi, sfd_face.pth) is copied from it instead of downloaded,
+#                    and verified the same way. A relative path is taken from the current
+#                    directory. A folder that does not exist is warned about and ignored.
+#                    URL: each file is downloaded from BASE/<base name> (a trailing slash on
+#                    BASE is optional) with the same downloader and verified the same way.
+#                    Plain http:// is accepted: the checksums, not the transport, are what
+#                    guarantee the files. Other schemes (ftp:, file:, ...) are refused.
+#                    Either way, a file the mirror lacks (not in the folder; HTTP 404 or
+#                    410 from the URL) is downloaded from the official site as usual. Any
+#                    other failure of the mirror (a file it serves that fails its checksum,
+#                    an unreachable server, a TLS or other HTTP error) fails that file; the
+#                    official site is not tried then.
+#   SYNCNET_CA_BUNDLE  a PEM file of CA certificates to verify an https:// mirror with (a
+#                    self-signed or company certificate). Used for the mirror only; the
+#                    official site is verified with the system's certificates as usual.
 #   SYNCNET_ONLY     space-separated base names, e.g. "example.avi syncnet_v2.model":
 #                    handle only these files (useful offline).
 #   SYNCNET_DEST     a folder: put every file there under its base name instead, e.g. the
@@ -36,11 +48,16 @@
 #                            sha1("blob <size>\0" + content), what `git hash-object` prints
 #
 # Output: one line per file on stdout ("NAME: ok (already present)", "NAME: downloaded and
-# verified", "NAME: copied from mirror and verified"). A failure is reported as one line on
-# stderr naming the file and what went wrong; the other files are still handled.
+# verified", "NAME: copied from mirror and verified", "NAME: downloaded from mirror and
+# verified", "NAME: not on the mirror (HTTP 404 for URL); downloaded from the official site
+# and verified"). A failure is reported as one line on stderr naming the file and what went
+# wrong (a failed download also points to the offline options in README.md); the other
+# files are still handled.
 #
 # Exit status: 0 when every file handled is in place and verified, 1 when any file failed,
-# 2 for a usage error (an argument, or a malformed SYNCNET_ONLY or checksum override).
+# 2 for a usage error (an argument, a malformed SYNCNET_ONLY or checksum override, a
+# SYNCNET_MIRROR that is neither a folder nor an http(s) URL, or an unreadable
+# SYNCNET_CA_BUNDLE), reported as one line on stderr before any file is handled.
 
 set -euo pipefail
 
@@ -54,8 +71,18 @@ readonly URL_SYNCNET="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sync
 readonly URL_EXAMPLE="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/example.avi"
 readonly URL_SFD="https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth"
 
+# Where to point the user when a download fails.
+readonly OFFLINE_HINT="see 'Offline' in README.md to use a copy instead (SYNCNET_MIRROR=FOLDER or https://URL)"
+
 # The temporary file being filled right now, removed by the trap if the script stops early.
 CURRENT_TMP=""
+
+# The mirror, set by resolve_mirror: a folder, or a base URL without trailing slash (and
+# that URL as shown in messages, without any user:password), and the CA file for it.
+MIRROR_DIR=""
+MIRROR_URL=""
+MIRROR_SHOWN=""
+MIRROR_CA=""
 
 cleanup() {
     if [[ -n "$CURRENT_TMP" ]]; then
@@ -75,8 +102,9 @@ warn() {
 usage() {
     printf 'Usage: bash %s\n' "$PROG"
     printf 'Fetches data/syncnet_v2.model, data/example.avi and detectors/s3fd/weights/sfd_face.pth.\n'
-    printf 'Environment: SYNCNET_MIRROR (local folder to copy from), SYNCNET_ONLY (base names),\n'
-    printf 'SYNCNET_DEST (put the files in this folder, e.g. ~/.cache/syncnet),\n'
+    printf 'Environment: SYNCNET_MIRROR (a folder to copy from, or an http:// or https:// base URL\n'
+    printf 'to download from), SYNCNET_CA_BUNDLE (CA file for an https:// mirror),\n'
+    printf 'SYNCNET_ONLY (base names), SYNCNET_DEST (put the files in this folder, e.g. ~/.cache/syncnet),\n'
     printf 'SYNCNET_SHA256_SYNCNET, SYNCNET_SHA256_EXAMPLE, SYNCNET_GITBLOB_SFD (checksum overrides).\n'
     printf 'See the comment at the top of this script for details.\n'
 }
@@ -173,22 +201,31 @@ describe_kind() {
     esac
 }
 
-# download URL DEST: fetch URL into DEST. On failure prints the downloader's last
+# download URL DEST [CAFILE]: fetch URL into DEST, verifying an https server against the
+# CA certificates in CAFILE when one is given. On failure prints the downloader's last
 # message line (if any) on stdout and returns non-zero.
 download() {
-    local url="$1" dest="$2" out status=0 last
+    local url="$1" dest="$2" cafile="${3:-}" out status=0 last
+    local -a ca=()
     if command -v curl >/dev/null 2>&1; then
-        out=$(curl -fsSL --retry 3 -o "$dest" "$url" 2>&1) || status=$?
+        if [[ -n "$cafile" ]]; then
+            ca=(--cacert "$cafile")
+        fi
+        out=$(curl -fsSL --retry 3 ${ca[@]+"${ca[@]}"} -o "$dest" "$url" 2>&1) || status=$?
         last="curl exit $status"
     elif command -v wget >/dev/null 2>&1; then
-        out=$(wget -nv --tries=3 -O "$dest" "$url" 2>&1) || status=$?
+        if [[ -n "$cafile" ]]; then
+            ca=("--ca-certificate=$cafile")
+        fi
+        out=$(wget -nv --tries=3 ${ca[@]+"${ca[@]}"} -O "$dest" "$url" 2>&1) || status=$?
         last="wget exit $status"
     elif command -v python3 >/dev/null 2>&1; then
-        out=$(python3 - "$url" "$dest" 2>&1 <<'PY'
-import shutil, sys, urllib.request
-url, dest = sys.argv[1], sys.argv[2]
+        out=$(python3 - "$url" "$dest" "$cafile" 2>&1 <<'PY'
+import shutil, ssl, sys, urllib.request
+url, dest, cafile = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
-    with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as f:
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    with urllib.request.urlopen(url, timeout=60, context=context) as response, open(dest, "wb") as f:
         shutil.copyfileobj(response, f, 1 << 20)
 except Exception as error:  # one line for the caller's message
     sys.exit("%s: %s" % (type(error).__name__, error))
@@ -200,13 +237,18 @@ PY
         return 1
     fi
     if [[ $status -ne 0 ]]; then
-        # Report the last non-empty line of what the downloader said.
-        local line msg=""
+        # Report curl's own error line ("curl: (60) SSL certificate problem: ..."), which
+        # advice may follow, else the last non-empty line of what the downloader said.
+        local line msg="" error=""
         while IFS= read -r line; do
             if [[ -n "$line" ]]; then
                 msg="$line"
             fi
+            if [[ -z "$error" && "$line" == "curl: ("* ]]; then
+                error="$line"
+            fi
         done <<<"$out"
+        msg="${error:-$msg}"
         printf '%s%s\n' "$last" "${msg:+: $msg}"
         return "$status"
     fi
@@ -220,11 +262,60 @@ file_mode() {
     printf '%04o\n' $((0666 & ~8#$mask))
 }
 
+# resolve_mirror VALUE: set MIRROR_DIR, or MIRROR_URL and MIRROR_SHOWN, from SYNCNET_MIRROR.
+# An existing folder is always taken as a folder; a value that starts like a URL (SCHEME:)
+# must be a well-formed http:// or https:// URL. Returns 1 after one stderr line otherwise.
+resolve_mirror() {
+    local value="$1" scheme rest authority path bad='[[:space:]?#]'
+    if [[ -d "$value" ]]; then
+        MIRROR_DIR="$value"
+        return 0
+    fi
+    if [[ ! "$value" =~ ^([A-Za-z][A-Za-z0-9+.-]*): ]]; then
+        warn "SYNCNET_MIRROR: $value is not a folder; downloading instead"
+        return 0
+    fi
+    scheme=$(lowercase "${BASH_REMATCH[1]}")
+    case "$scheme" in
+        http | https)
+            rest="${value#*://}"
+            authority="${rest%%/*}"
+            if [[ "$value" != *://* || -z "$authority" || "$value" =~ $bad ]]; then
+                warn "SYNCNET_MIRROR: '$value' is not a usable base URL (expected $scheme://HOST[:PORT]/PATH, without spaces, '?' or '#')"
+                return 1
+            fi
+            # Drop trailing slashes: files are fetched from BASE/NAME.
+            while [[ "$value" == */ ]]; do
+                value="${value%/}"
+            done
+            rest="${value#*://}"
+            MIRROR_URL="$value"
+            MIRROR_SHOWN="$value"
+            if [[ "$authority" == *@* ]]; then
+                MIRROR_SHOWN="${value%%://*}://***@${rest#*@}"
+            fi
+            ;;
+        file)
+            path="${value#*:}"
+            if [[ "$path" == //* ]]; then
+                path="${path#//}"
+                path="/${path#*/}"
+            fi
+            warn "SYNCNET_MIRROR: file: URLs are not supported; give the folder itself, e.g. SYNCNET_MIRROR=${path:-/path/to/folder}"
+            return 1
+            ;;
+        *)
+            warn "SYNCNET_MIRROR: '$value' is neither a folder nor an http:// or https:// URL ('$scheme:' is not supported)"
+            return 1
+            ;;
+    esac
+}
+
 # fetch_one NAME RELATIVE_PATH URL KIND EXPECTED
 # Returns 0 when the file is in place and verified, 1 otherwise (after one stderr line).
 fetch_one() {
     local name="$1" rel="$2" url="$3" kind="$4" expected="$5"
-    local dest="$ROOT/$rel" dir actual tmp source_desc how had_invalid=0 reason
+    local dest="$ROOT/$rel" dir actual tmp source_desc how had_invalid=0 reason hint=0
     if [[ -n "${SYNCNET_DEST:-}" ]]; then
         rel="$SYNCNET_DEST/$name"
         dest="$rel"
@@ -257,18 +348,40 @@ fetch_one() {
     CURRENT_TMP="$tmp"
 
     reason=""
-    if [[ -n "${SYNCNET_MIRROR:-}" && -f "$SYNCNET_MIRROR/$name" ]]; then
-        source_desc="mirror file $SYNCNET_MIRROR/$name"
+    local said official=1 not_found="" lowered not_found_re='error:? (404|410)([^0-9]|$)'
+    if [[ -n "$MIRROR_DIR" && -f "$MIRROR_DIR/$name" ]]; then
+        official=0
+        source_desc="mirror file $MIRROR_DIR/$name"
         how="copied from mirror and verified"
-        if ! cp -- "$SYNCNET_MIRROR/$name" "$tmp"; then
+        if ! cp -- "$MIRROR_DIR/$name" "$tmp"; then
             reason="copy from $source_desc failed"
         fi
-    else
+    elif [[ -n "$MIRROR_URL" ]]; then
+        official=0
+        source_desc="mirror $MIRROR_SHOWN/$name"
+        how="downloaded from mirror and verified"
+        if ! said=$(download "$MIRROR_URL/$name" "$tmp" "$MIRROR_CA"); then
+            lowered=$(lowercase "$said")
+            if [[ "$lowered" =~ $not_found_re ]]; then
+                # The mirror lacks this file: as with a folder, try the official site.
+                not_found="not on the mirror (HTTP ${BASH_REMATCH[1]} for $MIRROR_SHOWN/$name)"
+                official=1
+                : >"$tmp"
+            else
+                reason="download from $source_desc failed${said:+ ($said)}"
+                hint=1
+            fi
+        fi
+    fi
+    if [[ $official -eq 1 ]]; then
         source_desc="$url"
         how="downloaded and verified"
-        local said
+        if [[ -n "$not_found" ]]; then
+            how="$not_found; downloaded from the official site and verified"
+        fi
         if ! said=$(download "$url" "$tmp"); then
-            reason="download from $url failed${said:+ ($said)}"
+            reason="${not_found:+$not_found, and }download from $url failed${said:+ ($said)}"
+            hint=1
         fi
     fi
 
@@ -291,11 +404,15 @@ fetch_one() {
     if [[ -n "$reason" ]]; then
         rm -f -- "$tmp"
         CURRENT_TMP=""
+        local suffix=""
+        if [[ $hint -eq 1 ]]; then
+            suffix="; $OFFLINE_HINT"
+        fi
         if [[ $had_invalid -eq 1 ]]; then
             rm -f -- "$dest"
-            warn "$name: $reason; the file was not kept, and the invalid existing $rel was removed"
+            warn "$name: $reason; the file was not kept, and the invalid existing $rel was removed$suffix"
         else
-            warn "$name: $reason; the file was not kept"
+            warn "$name: $reason; the file was not kept$suffix"
         fi
         return 1
     fi
@@ -347,8 +464,15 @@ main() {
         only="$known"
     fi
 
-    if [[ -n "${SYNCNET_MIRROR:-}" && ! -d "$SYNCNET_MIRROR" ]]; then
-        warn "SYNCNET_MIRROR: $SYNCNET_MIRROR is not a folder; downloading instead"
+    if [[ -n "${SYNCNET_MIRROR:-}" ]]; then
+        resolve_mirror "$SYNCNET_MIRROR" || return 2
+    fi
+    if [[ -n "${SYNCNET_CA_BUNDLE:-}" ]]; then
+        if [[ ! -f "$SYNCNET_CA_BUNDLE" || ! -r "$SYNCNET_CA_BUNDLE" ]]; then
+            warn "SYNCNET_CA_BUNDLE: $SYNCNET_CA_BUNDLE is not a readable file"
+            return 2
+        fi
+        MIRROR_CA="$SYNCNET_CA_BUNDLE"
     fi
 
     local failed=0

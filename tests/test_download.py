@@ -3,15 +3,22 @@
 The script runs as a subprocess on a temporary copy of the repository layout, so the
 real data/ folder is never touched, and never reaches the network: every run gets fake
 `curl` and `wget` commands first on PATH that fail at once (or, where a test says so,
-serve files from a local folder).
+serve files from a local folder). The web-mirror tests run a real HTTP(S) server on
+127.0.0.1 and let the real downloader reach that address only (see LOCAL_OR_FAKE).
 """
+import contextlib
+import functools
 import hashlib
+import http.server
 import os
 import shutil
 import signal
+import socket
+import ssl
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -186,10 +193,11 @@ def minimal_bin(folder, tools):
 
 def run_script(repo, offline_bin, env=None, cwd=None, path=None, timeout=120):
     """Run the copied script with bash. PATH puts the fake offline curl/wget first,
-    unless `path` gives the whole PATH."""
+    unless `path` gives the whole PATH. A variable given as None in `env` is unset."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCNET_")}
     full_env["PATH"] = path if path is not None else f"{offline_bin}{os.pathsep}{os.environ['PATH']}"
     full_env.update(env or {})
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # None: unset it
     return subprocess.run(
         [BASH, str(repo / "download_model.sh")],
         env=full_env,
@@ -548,3 +556,382 @@ def test_uppercase_override_accepted(repo, mirror, offline_bin):
     }
     result = run_script(repo, offline_bin, env)
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------- failures point to the offline options
+
+
+def test_failed_download_points_to_offline_options(repo, offline_bin):
+    result = run_script(repo, offline_bin, {"SYNCNET_ONLY": "syncnet_v2.model"})
+    assert result.returncode == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1, result.stderr
+    line = error_lines[0]
+    assert line.startswith("download_model.sh: syncnet_v2.model: download from ")
+    assert URLS["syncnet_v2.model"] in line and "Could not resolve host" in line
+    assert "see 'Offline' in README.md" in line and "SYNCNET_MIRROR" in line
+
+
+def test_checksum_failure_is_not_a_download_failure(repo, mirror, offline_bin):
+    """A file that arrived but is wrong says so, without the offline hint."""
+    (mirror / "example.avi").write_bytes(b"not the clip")
+    env = {"SYNCNET_MIRROR": str(mirror), "SYNCNET_ONLY": "example.avi", **true_overrides()}
+    result = run_script(repo, offline_bin, env)
+    assert result.returncode == 1
+    assert "checksum mismatch" in result.stderr and "README" not in result.stderr
+
+
+# ---------------------------------------------------------------- a web mirror (SYNCNET_MIRROR=https://...)
+
+# Stands in for curl or wget: the real tool for URLs on the test's own server at 127.0.0.1,
+# the fake serving one ($FAKE_SERVER as the official site) for any other URL. So nothing in
+# these tests leaves the machine, and the script's own downloader is what talks to the mirror.
+LOCAL_OR_FAKE = """#!/bin/sh
+for arg in "$@"; do
+    case "$arg" in
+        http://*|https://*)
+            host="${arg#*://}"
+            host="${host%%/*}"
+            case "${host##*@}" in
+                127.0.0.1:*)
+                    echo "local @TOOL@ $*" >> "$FAKE_LOG"
+                    exec @REAL@ "$@" ;;
+            esac ;;
+    esac
+done
+exec @FAKE@ "$@"
+"""
+
+HASH_TOOLS = BASE_TOOLS + ["sha256sum", "sha1sum"]
+DOWNLOADERS = ["curl", "wget", "python3"]
+
+
+def closed_port():
+    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (certificate PEM, key PEM). It is its own CA."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    openssl = shutil.which("openssl")
+    if openssl:
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True, timeout=30,
+        )
+        return cert, key
+    x509 = pytest.importorskip("cryptography.x509", reason="needs the openssl CLI or cryptography")
+    import datetime
+    import ipaddress
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(private.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(private.public_key()), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert, key
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class _LocalServer(http.server.ThreadingHTTPServer):
+    """Serves a folder on 127.0.0.1; with `tls`, over HTTPS (handshake in the worker thread)."""
+
+    daemon_threads = True
+    tls = None
+
+    def finish_request(self, request, client_address):
+        request.settimeout(10)
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        with self.tls.wrap_socket(request, server_side=True) as conn:
+            super().finish_request(conn, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # e.g. a client refusing the certificate, which some tests expect
+
+
+@contextlib.contextmanager
+def serve_folder(folder, cert=None):
+    """Serve `folder` on 127.0.0.1 (HTTPS when `cert` is given); yields the root URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = _LocalServer(("127.0.0.1", 0), handler)
+    try:
+        if cert is not None:
+            server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server.tls.load_cert_chain(str(cert[0]), str(cert[1]))
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            scheme = "https" if cert is not None else "http"
+            yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join(10)
+    finally:
+        server.server_close()
+
+
+@pytest.fixture
+def web(tmp_path, tls_cert):
+    """An HTTPS mirror on 127.0.0.1 serving web.files at web.base (= https://127.0.0.1:PORT/sub),
+    the fake official site web.official (empty unless a test fills it), and web.run to run the
+    script with a given downloader."""
+    files = tmp_path / "www" / "sub"
+    files.mkdir(parents=True)
+    official = tmp_path / "official"
+    official.mkdir()
+    log = tmp_path / "fake.log"
+    log.touch()
+    dead_proxy = f"http://127.0.0.1:{closed_port()}"
+
+    def run(repo, downloader, env, base=None):
+        bin_dir = tmp_path / f"bin-{downloader}"
+        if not bin_dir.exists():
+            minimal_bin(bin_dir, HASH_TOOLS + (["python3"] if downloader == "python3" else []))
+        if downloader != "python3" and not (bin_dir / downloader).exists():
+            fake = write_exe(tmp_path / f"fake-{downloader}", SERVING_CURL if downloader == "curl" else SERVING_WGET)
+            real = shutil.which(downloader)
+            if real is None:
+                pytest.skip(f"{downloader} is not installed")
+            guard = LOCAL_OR_FAKE.replace("@TOOL@", downloader).replace("@REAL@", real).replace("@FAKE@", str(fake))
+            write_exe(bin_dir / downloader, guard)
+        full = {
+            "SYNCNET_MIRROR": base if base is not None else web.base,
+            "SYNCNET_CA_BUNDLE": str(tls_cert[0]),
+            "FAKE_SERVER": str(official),
+            "FAKE_LOG": str(log),
+            # Belt and braces for the python3 downloader, which has no fake: anything not
+            # for 127.0.0.1 goes to a proxy that is not there.
+            "http_proxy": dead_proxy, "https_proxy": dead_proxy,
+            "HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy,
+            "ALL_PROXY": None, "all_proxy": None,
+            "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1",
+            **env,
+        }
+        return run_script(repo, None, full, path=str(bin_dir), timeout=60)
+
+    class Web:
+        pass
+
+    web = Web()
+    web.files, web.official, web.log, web.run = files, official, log, run
+    with serve_folder(tmp_path / "www", tls_cert) as root:
+        web.base = f"{root}/sub"
+        yield web
+
+
+def official_calls(log):
+    text = log.read_text()
+    return [name for name, url in URLS.items() if url in text]
+
+
+@pytest.mark.parametrize("downloader", DOWNLOADERS)
+def test_web_mirror_serves_verified_files(repo, web, downloader):
+    for name, data in FAKE.items():
+        (web.files / name).write_bytes(data)
+    result = web.run(repo, downloader, true_overrides())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert sorted(result.stdout.splitlines()) == sorted(f"{n}: downloaded from mirror and verified" for n in FAKE)
+    for name, data in FAKE.items():
+        assert dest(repo, name).read_bytes() == data
+        assert stat.S_IMODE(dest(repo, name).stat().st_mode) == 0o644
+    assert leftovers(repo) == []
+    assert official_calls(web.log) == []
+    if downloader != "python3":
+        assert f"local {downloader}" in web.log.read_text()
+
+
+def test_plain_http_mirror_with_trailing_slash(tmp_path, repo, web):
+    """http:// is accepted (the checksums guard the files); BASE/ and BASE are the same."""
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "example.avi").write_bytes(FAKE["example.avi"])
+    with serve_folder(folder) as root:
+        assert root.startswith("http://127.0.0.1:")
+        env = {"SYNCNET_ONLY": "example.avi", "SYNCNET_CA_BUNDLE": None, **true_overrides()}
+        result = web.run(repo, "curl", env, base=root + "//")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "example.avi: downloaded from mirror and verified"
+    assert dest(repo, "example.avi").read_bytes() == FAKE["example.avi"]
+    assert f"{root}/example.avi" in web.log.read_text()  # no double slash in the URL asked for
+
+
+@pytest.mark.parametrize("downloader", DOWNLOADERS)
+def test_web_mirror_refuses_tampered_file(repo, web, downloader):
+    for name, data in FAKE.items():
+        (web.files / name).write_bytes(data)
+    tampered = bytearray(FAKE["syncnet_v2.model"])
+    tampered[100] ^= 0x80
+    (web.files / "syncnet_v2.model").write_bytes(bytes(tampered))
+    (web.official / "syncnet_v2.model").write_bytes(FAKE["syncnet_v2.model"])  # must not be used
+    result = web.run(repo, downloader, true_overrides())
+    assert result.returncode == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1, result.stderr
+    line = error_lines[0]
+    assert line.startswith("download_model.sh: syncnet_v2.model: checksum mismatch")
+    assert f"{web.base}/syncnet_v2.model" in line
+    assert sha256(FAKE["syncnet_v2.model"]) in line and sha256(bytes(tampered)) in line
+    assert not dest(repo, "syncnet_v2.model").exists()
+    assert leftovers(repo) == []
+    assert official_calls(web.log) == []  # a bad mirror file is an error, not a reason to fall back
+    for name in ("example.avi", "sfd_face.pth"):
+        assert dest(repo, name).read_bytes() == FAKE[name]
+
+
+@pytest.mark.parametrize("downloader", ["curl", "wget"])
+def test_web_mirror_missing_file_falls_back_to_official_site(repo, web, downloader):
+    for name, data in FAKE.items():
+        if name != "syncnet_v2.model":
+            (web.files / name).write_bytes(data)
+        (web.official / name).write_bytes(data)
+    result = web.run(repo, downloader, true_overrides())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert (f"syncnet_v2.model: not on the mirror (HTTP 404 for {web.base}/syncnet_v2.model); "
+            "downloaded from the official site and verified") in result.stdout.splitlines()
+    assert "example.avi: downloaded from mirror and verified" in result.stdout
+    assert "sfd_face.pth: downloaded from mirror and verified" in result.stdout
+    for name, data in FAKE.items():
+        assert dest(repo, name).read_bytes() == data
+    assert official_calls(web.log) == ["syncnet_v2.model"]
+    assert leftovers(repo) == []
+
+
+@pytest.mark.parametrize("downloader", DOWNLOADERS)
+def test_web_mirror_missing_file_and_official_site_down(repo, web, downloader):
+    """Not on the mirror and the official site fails too: one line saying both."""
+    result = web.run(repo, downloader, {"SYNCNET_ONLY": "sfd_face.pth", **true_overrides()})
+    assert result.returncode == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1, result.stderr
+    line = error_lines[0]
+    assert line.startswith(f"download_model.sh: sfd_face.pth: not on the mirror (HTTP 404 for {web.base}/sfd_face.pth), "
+                           f"and download from {URLS['sfd_face.pth']} failed")
+    assert "see 'Offline' in README.md" in line
+    assert not dest(repo, "sfd_face.pth").exists()
+    assert leftovers(repo) == []
+
+
+@pytest.mark.parametrize("downloader", DOWNLOADERS)
+def test_web_mirror_untrusted_certificate_fails(repo, web, downloader):
+    """Without SYNCNET_CA_BUNDLE the self-signed certificate is refused, and the file fails:
+    a broken mirror is reported, not bypassed."""
+    (web.files / "example.avi").write_bytes(FAKE["example.avi"])
+    (web.official / "example.avi").write_bytes(FAKE["example.avi"])
+    env = {"SYNCNET_ONLY": "example.avi", "SYNCNET_CA_BUNDLE": None, **true_overrides()}
+    for name in ("CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "WGETRC"):
+        env[name] = None
+    result = web.run(repo, downloader, env)
+    assert result.returncode == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1, result.stderr
+    line = error_lines[0]
+    assert line.startswith(f"download_model.sh: example.avi: download from mirror {web.base}/example.avi failed (")
+    assert "certificate" in line.lower()  # the downloader's own reason, not its advice
+    assert "see 'Offline' in README.md" in line
+    assert not dest(repo, "example.avi").exists()
+    assert leftovers(repo) == []
+    assert official_calls(web.log) == []
+
+
+def test_web_mirror_unreachable_fails_without_fallback(repo, web):
+    for name, data in FAKE.items():
+        (web.official / name).write_bytes(data)
+    base = f"https://127.0.0.1:{closed_port()}/sub"
+    result = web.run(repo, "curl", true_overrides(), base=base)
+    assert result.returncode == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 3, result.stderr
+    for name, line in zip(FAKE, error_lines):
+        assert line.startswith(f"download_model.sh: {name}: download from mirror {base}/{name} failed (curl exit 7")
+    assert official_calls(web.log) == []
+    for name in FAKE:
+        assert not dest(repo, name).exists()
+    assert leftovers(repo) == []
+
+
+def test_web_mirror_password_not_shown(repo, web):
+    (web.files / "example.avi").write_bytes(b"tampered")
+    base = web.base.replace("https://", "https://someone:s3cret@")
+    result = web.run(repo, "curl", {"SYNCNET_ONLY": "example.avi", **true_overrides()}, base=base)
+    assert result.returncode == 1
+    assert "checksum mismatch" in result.stderr
+    assert web.base.replace("https://", "https://***@") + "/example.avi" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("ftp://127.0.0.1/sub", "'ftp:' is not supported"),
+        ("FTP://127.0.0.1/sub", "'ftp:' is not supported"),
+        ("gopher:sub", "'gopher:' is not supported"),
+        ("file:///srv/syncnet", "file: URLs are not supported; give the folder itself, e.g. SYNCNET_MIRROR=/srv/syncnet"),
+        ("file://localhost/srv/syncnet", "e.g. SYNCNET_MIRROR=/srv/syncnet"),
+        ("file:/srv/syncnet", "e.g. SYNCNET_MIRROR=/srv/syncnet"),
+        ("https://", "is not a usable base URL"),
+        ("https:/127.0.0.1/sub", "is not a usable base URL"),
+        ("https://127.0.0.1/sub?token=1", "is not a usable base URL"),
+        ("http://127.0.0.1/my mirror", "is not a usable base URL"),
+    ],
+)
+def test_mirror_url_usage_errors(repo, offline_bin, value, expected):
+    result = run_script(repo, offline_bin, {"SYNCNET_MIRROR": value, **true_overrides()}, timeout=30)
+    assert result.returncode == 2
+    assert result.stdout == ""  # refused before any file is handled
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1, result.stderr
+    assert error_lines[0].startswith("download_model.sh: SYNCNET_MIRROR: ")
+    assert expected in error_lines[0]
+    assert list((repo / "data").iterdir()) == []
+
+
+def test_existing_folder_wins_over_url_look(tmp_path, repo, offline_bin):
+    """A folder whose name starts like a URL is still a folder."""
+    folder = tmp_path / "ftp:" / "sub"
+    folder.mkdir(parents=True)
+    (folder / "example.avi").write_bytes(FAKE["example.avi"])
+    env = {"SYNCNET_MIRROR": "ftp://sub", "SYNCNET_ONLY": "example.avi", **true_overrides()}
+    result = run_script(repo, offline_bin, env, cwd=tmp_path, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "example.avi: copied from mirror and verified"
+
+
+def test_ca_bundle_must_be_readable(tmp_path, repo, offline_bin):
+    env = {"SYNCNET_MIRROR": "https://127.0.0.1:1/sub", "SYNCNET_CA_BUNDLE": str(tmp_path / "missing.pem")}
+    result = run_script(repo, offline_bin, env, timeout=30)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"download_model.sh: SYNCNET_CA_BUNDLE: {tmp_path / 'missing.pem'} is not a readable file"
