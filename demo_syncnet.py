@@ -1,18 +1,27 @@
 #!/usr/bin/env python3
 """Score the audio-visual sync of one cropped face video: AV offset, min dist and confidence."""
-import argparse
 import os
 import sys
 
-from syncnet.cli import add_common_options, add_model_options, reported_errors
+from syncnet.cli import (add_common_options, add_model_options, make_parser, model_options, options_from,
+                         reported_errors)
+from syncnet.options import OutputOptions, ScoringOptions
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(description="SyncNet")
+def build_parser(argv=None):
+    parser = make_parser("demo_syncnet.py", "Score the audio-visual sync of one 224x224 face video: "
+                         "prints its AV offset, min dist (LSE-D) and confidence (LSE-C).", argv)
     add_model_options(parser)
-    parser.add_argument("--videofile", type=str, default="data/example.avi", help="")
-    parser.add_argument("--tmp_dir", type=str, default="data/work/pytmp", help="")
-    parser.add_argument("--reference", type=str, default="demo", help="")
+    parser.add_argument("--videofile", type=str, default="data/example.avi",
+                        help="the face video to score: 224x224 face crops with audio, as run_pipeline.py "
+                             "writes to pycrop/ (default data/example.avi)")
+    parser.add_argument("--tmp_dir", type=str, default="data/work/pytmp",
+                        help="folder for the extracted frames and audio (default data/work/pytmp)")
+    parser.add_argument("--reference", type=str, default="demo",
+                        help="name of this run's folder under --tmp_dir, cleared at each run (default demo)")
+    parser.add_argument("--resize", action="store_true",
+                        help="score a video of any frame size by resizing every frame to 224x224 "
+                             "(cv2.resize, bilinear), as Wav2Lip's LRS evaluation does")
     parser.add_argument("--write_synced", metavar="OUT", default=None,
                         help="also write a copy of the video with its audio moved by the offset "
                              "(.avi/.mov/.mkv: PCM audio, sample-exact; .mp4/.m4v: AAC)")
@@ -25,46 +34,52 @@ def build_parser():
     return parser
 
 
-def check_options(opt):
+def check_outputs(args):
     """Refuse bad output names before the minutes of scoring."""
     from syncnet.errors import InputError
     from syncnet.plots import check_plot_path
     from syncnet.resync import audio_codec_for
 
-    if opt.offset is not None and not opt.write_synced:
+    if args.offset is not None and not args.write_synced:
         raise InputError("--offset only applies with --write_synced OUT")
-    if opt.write_synced:
-        audio_codec_for(opt.write_synced)
-    if opt.plot:
-        check_plot_path(opt.plot)
+    if args.write_synced:
+        audio_codec_for(args.write_synced)
+    if args.plot:
+        check_plot_path(args.plot)
 
 
 def main(argv=None):
-    opt = build_parser().parse_args(argv)
-    with reported_errors("demo_syncnet.py", opt.debug, opt.quiet):
-        check_options(opt)
-        from SyncNetInstance import SyncNetInstance
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    with reported_errors(parser.prog, args.debug, args.quiet):
+        from syncnet import VideoScorer
+        from syncnet.media import require_audio_video
+        from syncnet.reports import demo_report
 
-        instance = SyncNetInstance(device=opt.device)
-        instance.loadParameters(opt.initial_model)
-        print("Model %s loaded." % opt.initial_model)
-        offset, confidence, dists = instance.evaluate(opt, videofile=opt.videofile)
-        if opt.plot:
+        scoring = options_from(args, ScoringOptions)
+        check_outputs(args)
+        require_audio_video(args.videofile)
+        scorer = VideoScorer.from_options(model_options(args))
+        scorer.syncnet  # loads the model, after the checks
+        print("Model %s loaded." % args.initial_model)
+        score = scorer.score_face_video(args.videofile, args.tmp_dir, args.reference, scoring,
+                                        resize=args.resize, quiet=args.quiet)
+        print(demo_report(score))
+        if args.plot:
             from syncnet.plots import plot_demo
-            from syncnet.scoring import summarise
 
-            plot_demo(summarise(dists, opt.vshift), opt.vshift, os.path.basename(opt.videofile), opt.plot)
-            print("Wrote %s" % opt.plot)
-        if opt.write_synced:
-            from syncnet.resync import DEFAULT_MIN_CONF, describe_shift, write_synced
+            plot_demo(score.summary, scoring.vshift, os.path.basename(args.videofile), args.plot)
+            print("Wrote %s" % args.plot)
+        if args.write_synced:
+            from syncnet.reports import describe_shift
+            from syncnet.resync import write_synced
 
-            if opt.offset is not None:
-                offset = opt.offset
-            elif confidence < DEFAULT_MIN_CONF:
+            offset = score.summary.offset if args.offset is None else args.offset
+            if args.offset is None and score.summary.confidence < OutputOptions.min_conf:
                 print("Note: confidence %.3f is below %g, so the detected offset may be wrong "
-                      "(pass --offset N if you know the lag)." % (confidence, DEFAULT_MIN_CONF))
-            shift, rate = write_synced(opt.videofile, opt.write_synced, offset)
-            print(describe_shift(opt.write_synced, offset, shift, rate))
+                      "(pass --offset N if you know the lag)." % (score.summary.confidence, OutputOptions.min_conf))
+            shift, rate = write_synced(args.videofile, args.write_synced, offset)
+            print(describe_shift(args.write_synced, offset, shift, rate))
     return 0
 
 

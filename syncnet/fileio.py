@@ -39,9 +39,24 @@ def save_pickle(obj, path):
         pickle.dump(obj, handle)
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Only plain Python values and numpy arrays: a pickle that names anything else (and so
+    could run code while loading) is refused."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a SyncNet pickle never holds")
+        return super().find_class(module, name)
+
+
 def load_pickle(path):
+    """A pickle the suite wrote: plain Python values and numpy arrays only."""
     with open(path, "rb") as handle:
-        return pickle.load(handle)
+        return _PlainUnpickler(handle).load()
 
 
 def save_json(obj, path):

@@ -1,4 +1,6 @@
 """Decoded frames as iterators, so that a video is never held in memory whole."""
+import os
+
 import cv2
 
 from .errors import MediaError
@@ -31,3 +33,8 @@ def read_video(path):
             yield image
     finally:
         capture.release()
+
+
+def frame_files(folder):
+    """The extracted %06d.jpg frames of `folder` in name order, which is frame order."""
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".jpg"))

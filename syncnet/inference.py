@@ -62,6 +62,10 @@ class InferenceSyncNet(nn.Module):
         self.fc_aud = nn.Sequential(*_fold(model.netfcaud))
         self.eval()
 
+    @property
+    def device(self):
+        return self.fc_lip[0].weight.device
+
     def forward_lipfeat(self, x):
         batch, channels, frames, height, width = x.shape
         stacked = x.reshape(batch, channels * frames, height, width).contiguous(memory_format=torch.channels_last)

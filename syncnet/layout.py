@@ -1,16 +1,36 @@
-"""The on-disk layout: DATA_DIR/{pyavi,pycrop,pywork,pytmp,pyframes}/REFERENCE.
+"""The on-disk layout: DATA_DIR/{pyavi,pycrop,pywork,pytmp,pyframes}/REFERENCE, and the rules
+that keep it safe.
 
-A run owns exactly those REFERENCE folders and may clear them; nothing else is ever deleted.
+- **Ownership.** Every folder a run creates holds a mark file (OWNER_MARK). A run clears or
+  deletes only marked folders; an existing unmarked folder that is not empty is refused, so a
+  user's own folder is never deleted.
+- **Locks.** A run holds an exclusive lock per reference (see syncnet.locking); a second run
+  on the same reference is refused with one line naming the holder.
+- **Staging.** run_pipeline builds its folders under hidden staging names beside the current
+  ones and swaps them in only when everything succeeded; its completion record
+  (pywork/REFERENCE/pipeline.json) appears last. A failed run leaves the previous results,
+  the detections it was told to reuse included, as they were.
 """
+import dataclasses
 import hashlib
+import json
 import os
 import re
+import secrets
 import shutil
 from dataclasses import dataclass
+from typing import Optional
 
 from .errors import InputError
+from .fileio import save_json
+from .locking import FolderLock
 
 FOLDERS = ("pyavi", "pycrop", "pywork", "pytmp", "pyframes")
+# What run_pipeline builds; pytmp is scratch.
+PIPELINE_FOLDERS = ("pyavi", "pyframes", "pycrop", "pywork")
+OWNER_MARK = ".syncnet-run"
+PIPELINE_RECORD = "pipeline.json"
+_STAGING = re.compile(r"^\.(?P<reference>.+)\.(?P<token>[0-9a-f]{12})\.(?:staging|retired)$")
 
 
 def check_reference(reference):
@@ -32,27 +52,84 @@ def reference_for(video_path):
     return f"{safe}-{digest}"
 
 
-def reset_dir(parent, reference):
-    """Empty and recreate parent/reference, the only folder under parent that a run owns."""
-    path = os.path.join(parent, check_reference(reference))
-    if os.path.islink(path):
-        os.unlink(path)
-    elif os.path.exists(path):
-        shutil.rmtree(path)
-    os.makedirs(path)
+def is_owned(path):
+    return os.path.isfile(os.path.join(path, OWNER_MARK))
+
+
+def check_replaceable(path, option_hint):
+    """Refuse, before any work, a folder at `path` that a run would have to delete but did not make."""
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isdir(path)):
+        raise InputError(f"{path} exists and is not a folder SyncNet made; {option_hint}")
+    if os.path.isdir(path) and not is_owned(path) and os.listdir(path):
+        raise InputError(f"{path} exists and was not made by SyncNet (it has no {OWNER_MARK} mark), so it "
+                         f"is left alone; move it away or {option_hint}")
+
+
+def make_owned_dir(path):
+    """Create `path` (parents included) and mark it as made by SyncNet."""
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, OWNER_MARK), "w", encoding="utf-8") as handle:
+        handle.write("made by SyncNet: a run may clear this folder\n")
     return path
+
+
+def fresh_owned_dir(path, option_hint):
+    """An empty folder at `path` that this run owns: a marked folder is cleared, an empty one
+    adopted, anything else refused (see check_replaceable)."""
+    check_replaceable(path, option_hint)
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    return make_owned_dir(path)
+
+
+def remove_owned_dir(path):
+    """Delete `path` if SyncNet made it; a folder without the mark is left alone."""
+    if os.path.isdir(path) and not os.path.islink(path) and is_owned(path):
+        shutil.rmtree(path)
+
+
+def scratch_dir(parent, reference):
+    """TMP_DIR/REFERENCE, emptied for a new run, with a lock held while the caller uses it:
+
+        with scratch_dir(tmp_dir, "demo") as folder: ...
+    """
+    check_reference(reference)
+    return _LockedScratch(os.path.join(parent, reference))
+
+
+class _LockedScratch:
+    def __init__(self, path):
+        self.path = path
+        self._lock = FolderLock(path)
+
+    def __enter__(self):
+        self._lock.acquire()
+        try:
+            return fresh_owned_dir(self.path, "choose another --tmp_dir or --reference")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, *exc):
+        self._lock.release()
 
 
 @dataclass(frozen=True)
 class Layout:
+    """Where one reference's folders are. `name` is the folder name under each of FOLDERS
+    (the reference itself, or a hidden staging name while run_pipeline builds them)."""
     data_dir: str
     reference: str
+    name: Optional[str] = None
 
     def __post_init__(self):
         check_reference(self.reference)
+        object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
+        if self.name is None:
+            object.__setattr__(self, "name", self.reference)
 
-    def folder(self, name):
-        return os.path.join(self.data_dir, name, self.reference)
+    def folder(self, kind):
+        return os.path.join(self.data_dir, kind, self.name)
 
     @property
     def avi(self):
@@ -74,11 +151,102 @@ class Layout:
     def frames(self):
         return self.folder("pyframes")
 
-    def reset(self, names=FOLDERS):
-        for name in names:
-            reset_dir(os.path.join(self.data_dir, name), self.reference)
+    @property
+    def video(self):
+        """The input converted to 25 fps."""
+        return os.path.join(self.avi, "video.avi")
 
-    def frame_files(self):
-        """The extracted frames in name order, which is frame order."""
-        return sorted(os.path.join(self.frames, f) for f in os.listdir(self.frames)
-                      if f.endswith(".jpg"))
+    @property
+    def audio(self):
+        """Its audio, 16 kHz mono."""
+        return os.path.join(self.avi, "audio.wav")
+
+    def crop_file(self, index):
+        return os.path.join(self.crop, "%05d.avi" % index)
+
+    def work_file(self, name):
+        return os.path.join(self.work, name)
+
+    def lock(self):
+        """The reference's lock: every step that reads or writes its folders holds it."""
+        return FolderLock(self.folder("pywork").rstrip(os.sep))
+
+    def pipeline_record(self):
+        """What pipeline.json says of the completed run_pipeline, or None when there is none."""
+        path = self.work_file(PIPELINE_RECORD)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    def require_pipeline(self, step):
+        """The completed pipeline's record; refuses when run_pipeline has not completed here."""
+        record = self.pipeline_record()
+        if record is None or not record.get("complete"):
+            raise InputError(f"{self.work} holds no completed run_pipeline.py run (no {PIPELINE_RECORD}): "
+                             f"run run_pipeline.py with this --data_dir and --reference before {step}")
+        return record
+
+
+class StagedPipeline:
+    """run_pipeline's folders built beside the current ones, and swapped in on success.
+
+        with StagedPipeline(layout) as run:   # run.staged is a Layout of hidden folders
+            ... write everything through run.staged ...
+            run.commit(record)                # swap in; pipeline.json appears last
+
+    On failure, or without commit, the staging folders are deleted and the current folders
+    are untouched.
+    """
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.token = secrets.token_hex(6)
+        self.staged = dataclasses.replace(layout, name=f".{layout.reference}.{self.token}.staging")
+
+    def check(self):
+        """Refuse now, before any work, folders this run could not replace."""
+        for kind in PIPELINE_FOLDERS + ("pytmp",):
+            check_replaceable(self.layout.folder(kind), "choose another --data_dir or --reference")
+
+    def __enter__(self):
+        self.check()
+        remove_abandoned(self.layout)
+        for kind in PIPELINE_FOLDERS:
+            make_owned_dir(self.staged.folder(kind))
+        make_owned_dir(self.staged.tmp)
+        return self
+
+    def commit(self, record):
+        """Swap the staged folders in. The old completion record goes first and the new one comes
+        with pywork, last, so a reader never sees a record beside folders of another run."""
+        save_json(dict(record, complete=True), self.staged.work_file(PIPELINE_RECORD))
+        old_record = self.layout.work_file(PIPELINE_RECORD)
+        if os.path.exists(old_record):
+            os.remove(old_record)
+        for kind in PIPELINE_FOLDERS:
+            final = self.layout.folder(kind)
+            retired = dataclasses.replace(self.layout, name=f".{self.layout.reference}.{self.token}.retired")
+            if os.path.isdir(final):
+                os.replace(final, retired.folder(kind))
+            os.replace(self.staged.folder(kind), final)
+            remove_owned_dir(retired.folder(kind))
+        remove_owned_dir(self.layout.tmp)  # the reference removes pytmp/REFERENCE at the end
+
+    def __exit__(self, *exc):
+        for kind in PIPELINE_FOLDERS + ("pytmp",):
+            remove_owned_dir(self.staged.folder(kind))
+
+
+def remove_abandoned(layout):
+    """Delete staging folders that a killed run of this reference left behind (the caller holds
+    the reference's lock, so no live run owns them)."""
+    for kind in FOLDERS:
+        parent = os.path.join(layout.data_dir, kind)
+        if not os.path.isdir(parent):
+            continue
+        for name in os.listdir(parent):
+            match = _STAGING.match(name)
+            if match and match.group("reference") == layout.reference:
+                remove_owned_dir(os.path.join(parent, name))

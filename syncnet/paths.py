@@ -11,6 +11,9 @@ from pathlib import Path
 from .errors import WeightsError
 
 SYNCNET_DEFAULT = "data/syncnet_v2.model"
+# Where every "model not found" message sends a user without internet access.
+OFFLINE_HINT = ("or offline: see 'Offline' in README.md (SYNCNET_MIRROR=FOLDER_OR_URL bash download_model.sh, "
+                "--initial_model / --s3fd_model PATH, score_video(syncnet_model=PATH))")
 # The folder that holds the top-level modules and data/: the checkout, or site-packages.
 CODE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,15 +33,22 @@ def _first_existing(candidates, name):
             return os.fspath(candidate)
     looked = ", ".join(os.fspath(c) for c in candidates)
     raise WeightsError(f"{name} not found (looked in {looked}): run `bash download_model.sh` in a "
-                       f"checkout, or `SYNCNET_DEST={cache_dir()} bash download_model.sh` to fill the cache")
+                       f"checkout, or `SYNCNET_DEST={cache_dir()} bash download_model.sh` to fill the cache, "
+                       f"{OFFLINE_HINT}")
 
 
-def find_syncnet_model(path=SYNCNET_DEFAULT):
+def _in_checkout():
+    """True when the code runs from a checkout (which has data/), not from site-packages."""
+    return (CODE_ROOT / "download_model.sh").is_file()
+
+
+def find_syncnet_model(path=None):
     """`path` itself, unless it is the missing default: then the checkout's copy, then the cache's."""
-    path = os.fspath(path)
+    path = os.fspath(path) if path is not None else SYNCNET_DEFAULT
     if os.path.exists(path) or os.path.normpath(path) != os.path.normpath(SYNCNET_DEFAULT):
         return path
-    return _first_existing([path, CODE_ROOT / SYNCNET_DEFAULT, cache_dir() / "syncnet_v2.model"],
+    beside_code = [CODE_ROOT / SYNCNET_DEFAULT] if _in_checkout() else []
+    return _first_existing([path, *beside_code, cache_dir() / "syncnet_v2.model"],
                            "SyncNet model syncnet_v2.model")
 
 

@@ -1,15 +1,24 @@
-"""run_pipeline's steps: convert, detect faces, find scenes, track, and crop each face track."""
+"""run_pipeline's stage: convert the video, detect faces, find scenes, track, and crop each track.
+
+Everything is built in staging folders (syncnet.layout.StagedPipeline) and swapped in at the
+end, so a failed or interrupted run leaves the previous run's folders, its detections
+included, exactly as they were.
+"""
 import logging
 import os
-import shutil
+from dataclasses import dataclass
 
 import cv2
 
 from . import media
 from .cropping import crop_face, smooth_track
-from .errors import InputError, SyncNetError
-from .fileio import atomic_path, load_pickle, save_pickle
-from .frames import read_images
+from .detection import check_faces, detect_faces_in_frames
+from .errors import InputError, MediaError
+from .fileio import load_pickle, save_pickle
+from .frames import frame_files, read_images
+from .layout import StagedPipeline
+from .locking import FolderLock
+from .options import PipelineOptions, as_dict
 from .progress import progress_bar
 from .scenes import detect_scenes
 from .tracking import track_faces
@@ -19,30 +28,34 @@ log = logging.getLogger(__name__)
 CROP_SIZE = 224
 
 
-def convert_input(layout, videofile):
-    """pyavi/R/video.avi (25 fps), pyframes/R/%06d.jpg and pyavi/R/audio.wav."""
-    video = os.path.join(layout.avi, "video.avi")
-    media.convert_video(videofile, video)
-    media.extract_frames(video, layout.frames, quality=2)
-    media.extract_audio(video, os.path.join(layout.avi, "audio.wav"), resync=False)
-    frame_paths = layout.frame_files()
+@dataclass(frozen=True)
+class PipelineOutcome:
+    tracks: list        # the tracks.pckl entries: {'track': {'frame', 'bbox'}, 'proc_track': {'x', 'y', 's'}}
+    n_frames: int       # frames of the converted video (pyframes)
+    crop_dir: str
+
+
+def convert_input(layout, videofile, alignment):
+    """pyavi/R/video.avi (25 fps), pyframes/R/%06d.jpg and pyavi/R/audio.wav; returns the frame paths."""
+    media.convert_video(videofile, layout.video, alignment)
+    media.extract_frames(layout.video, layout.frames, quality=2)
+    media.extract_audio(layout.video, layout.audio, resync=False)
+    frame_paths = frame_files(layout.frames)
     if not frame_paths:
-        raise InputError(f"{videofile}: ffmpeg found no video frames in it")
-    return video, frame_paths
+        raise MediaError(f"{videofile}: no video frame could be decoded from it")
+    return frame_paths
 
 
 def read_saved_faces(layout):
     """The detections of an earlier run (faces.pckl), or None when there are none."""
-    path = os.path.join(layout.work, "faces.pckl")
+    path = layout.work_file("faces.pckl")
     if not os.path.isfile(path):
         return None
     try:
         faces = load_pickle(path)
     except Exception as error:
         raise InputError(f"--reuse_faces: cannot read {path}: {error}") from None
-    if not isinstance(faces, list) or not all(isinstance(frame, list) for frame in faces):
-        raise InputError(f"--reuse_faces: {path} is not a list of per-frame detection lists")
-    return faces
+    return check_faces(faces, f"--reuse_faces: {path}")
 
 
 def check_faces_match_frames(faces, frame_paths, source):
@@ -51,63 +64,70 @@ def check_faces_match_frames(faces, frame_paths, source):
                          f"{len(frame_paths)}; run without --reuse_faces to detect again")
 
 
-def crop_track(track, frame_paths, crop_path, audio_path, tmp_dir, crop_scale, frame_rate):
+def crop_track(track, frame_paths, crop_path, audio_path, scratch, options):
     """Write the 224x224 face video of one track with its audio; returns the tracks.pckl entry."""
     smoothed = smooth_track(track["bbox"])
-    silent = os.path.join(tmp_dir, os.path.basename(crop_path)[:-4] + "t.avi")
-    writer = cv2.VideoWriter(silent, cv2.VideoWriter_fourcc(*"XVID"), frame_rate, (CROP_SIZE, CROP_SIZE))
+    silent = os.path.join(scratch, os.path.basename(crop_path)[:-4] + "t.avi")
+    writer = cv2.VideoWriter(silent, cv2.VideoWriter_fourcc(*"XVID"), options.frame_rate, (CROP_SIZE, CROP_SIZE))
     if not writer.isOpened():
-        raise SyncNetError(f"OpenCV cannot write the XVID video {silent}")
+        raise MediaError(f"OpenCV cannot write the XVID video {silent}")
     try:
         images = read_images([frame_paths[f] for f in track["frame"]])
         for index, image in enumerate(images):
             writer.write(crop_face(image, smoothed["x"][index], smoothed["y"][index],
-                                   smoothed["s"][index], crop_scale, CROP_SIZE))
+                                   smoothed["s"][index], options.crop_scale, CROP_SIZE))
     finally:
         writer.release()
+    media.check_video_written(silent, len(track["frame"]))
 
-    track_audio = os.path.join(tmp_dir, "audio.wav")
+    track_audio = os.path.join(scratch, "audio.wav")
     first, last = int(track["frame"][0]), int(track["frame"][-1])
-    media.cut_audio(audio_path, first / frame_rate, (last + 1) / frame_rate, track_audio)
-    with atomic_path(crop_path) as temporary:
-        media.mux(silent, track_audio, temporary)
+    media.cut_audio(audio_path, first / options.frame_rate, (last + 1) / options.frame_rate, track_audio)
+    media.mux(silent, track_audio, crop_path)
     os.remove(silent)
     return {"track": track, "proc_track": smoothed}
 
 
-def run_pipeline(opt, layout, detector_factory):
-    """All of run_pipeline.py after argument parsing; returns the list of tracks.pckl entries.
+def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_factory=None, *,
+                      faces=None, reuse_faces=False, quiet=True):
+    """All of run_pipeline.py: returns a PipelineOutcome, with the folders of `layout` written.
 
-    `opt` is run_pipeline.py's options; `detector_factory()` makes the face detector when needed.
+    faces: detections to use instead of the detector's (faces.pckl's format); reuse_faces: use
+    the layout's own faces.pckl. Otherwise `detector_factory()` makes the face detector.
     """
-    saved_faces = read_saved_faces(layout) if opt.reuse_faces else None
-    if opt.reuse_faces and saved_faces is None:
-        log.warning("--reuse_faces: no %s, detecting faces", os.path.join(layout.work, "faces.pckl"))
-    layout.reset()
+    info, alignment = media.require_scorable(videofile)
+    media.require_face_sized(videofile, info, options.facedet_scale)
+    if faces is not None:
+        faces = check_faces(faces, "faces")
+    with layout.lock(), FolderLock(layout.tmp), StagedPipeline(layout) as staged_run:
+        if faces is None and reuse_faces:
+            faces = read_saved_faces(layout)
+            if faces is None:
+                log.warning("--reuse_faces: no %s, detecting faces", layout.work_file("faces.pckl"))
+        staged = staged_run.staged
+        log.info("converting %s to 25 fps frames and 16 kHz audio", videofile)
+        frame_paths = convert_input(staged, videofile, alignment)
+        if faces is not None:
+            check_faces_match_frames(faces, frame_paths, layout.work_file("faces.pckl") if reuse_faces
+                                     else "the detections given")
+        else:
+            detector = detector_factory()
+            log.info("detecting faces in %d frames", len(frame_paths))
+            with progress_bar(len(frame_paths), "detecting faces", "frame", quiet) as bar:
+                faces = detect_faces_in_frames(detector, frame_paths, options.facedet_scale,
+                                               conf_th=options.facedet_conf, progress=bar.update)
+        save_pickle(faces, staged.work_file("faces.pckl"))
 
-    _, frame_paths = convert_input(layout, opt.videofile)
-    faces_path = os.path.join(layout.work, "faces.pckl")
-    if saved_faces is not None:
-        check_faces_match_frames(saved_faces, frame_paths, faces_path)
-        faces = saved_faces
-    else:
-        from .detection import detect_faces_in_frames
+        scenes = detect_scenes(staged.video)
+        save_pickle(scenes, staged.work_file("scene.pckl"))
 
-        detector = detector_factory()
-        with progress_bar(len(frame_paths), "detecting faces", "frame", opt.quiet) as bar:
-            faces = detect_faces_in_frames(detector, frame_paths, opt.facedet_scale,
-                                           conf_th=opt.facedet_conf, progress=bar.update)
-    save_pickle(faces, faces_path)
-
-    scenes = detect_scenes(os.path.join(layout.avi, "video.avi"))
-    save_pickle(scenes, os.path.join(layout.work, "scene.pckl"))
-
-    tracks = track_faces(faces, scenes, num_failed_det=opt.num_failed_det, min_track=opt.min_track,
-                         min_face_size=opt.min_face_size)
-    audio_path = os.path.join(layout.avi, "audio.wav")
-    cropped = [crop_track(track, frame_paths, os.path.join(layout.crop, "%05d.avi" % index),
-                          audio_path, layout.tmp, opt.crop_scale, opt.frame_rate)
-               for index, track in enumerate(tracks)]
-    save_pickle(cropped, os.path.join(layout.work, "tracks.pckl"))
-    shutil.rmtree(layout.tmp, ignore_errors=True)
-    return cropped
+        tracks = track_faces(faces, scenes, num_failed_det=options.num_failed_det, min_track=options.min_track,
+                             min_face_size=options.min_face_size)
+        log.info("%d face track(s) in %d scene(s): cropping", len(tracks), len(scenes))
+        cropped = [crop_track(track, frame_paths, staged.crop_file(index), staged.audio, staged.tmp, options)
+                   for index, track in enumerate(tracks)]
+        save_pickle(cropped, staged.work_file("tracks.pckl"))
+        staged_run.commit({"videofile": os.path.abspath(videofile), "reference": layout.reference,
+                           "n_frames": len(frame_paths), "n_tracks": len(cropped),
+                           "audio_start_seconds": float(alignment.gap), "options": as_dict(options)})
+    return PipelineOutcome(tracks=cropped, n_frames=len(frame_paths), crop_dir=layout.crop)

@@ -1,34 +1,115 @@
-"""run_syncnet's outputs: activesd.pckl as the reference wrote it, and offsets.txt / offsets.json."""
+"""The typed results of scoring a video, and the files they are written to.
+
+activesd.pckl is the reference's (a list of N x 31 arrays); offsets.txt / offsets.json and
+speakers.json are ours. Every file is written from the same TrackResult objects, so they can
+never disagree.
+"""
+import math
 import os
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
 
 from .fileio import save_json, save_pickle, save_text
-from .scoring import summarise
+from .scoring import track_frame_confidence
+from .speakers import speakers_document
 
 OFFSETS_HEADER = "file\toffset\tmin_dist\tconfidence\n"
 
 
-def track_results(crop_files, dists_per_track, tracks, vshift):
-    """One record per track: file, offset, min dist (LSE-D), confidence (LSE-C), first/last frame."""
-    records = []
-    for index, (crop_file, dists) in enumerate(zip(crop_files, dists_per_track)):
-        summary = summarise(dists, vshift)
-        frames = tracks[index]["track"]["frame"] if index < len(tracks) else None
-        records.append({
-            "file": os.path.basename(crop_file),
-            "track": index,
-            "offset": summary.offset,
-            "min_dist": summary.min_dist,
-            "confidence": summary.confidence,
-            "start_frame": int(frames[0]) if frames is not None else None,
-            "end_frame": int(frames[-1]) if frames is not None else None,
-        })
-    return records
+@dataclass(frozen=True)
+class TrackResult:
+    """One face track and its sync."""
+    track: int                     # index: the track's crop is pycrop/REFERENCE/%05d.avi
+    file: str                      # that crop's file name
+    offset: Optional[int]          # AV offset in frames; positive = the audio is early; None if unscored
+    min_dist: float                # LSE-D: mean distance at the best offset (lower = better sync)
+    confidence: float              # LSE-C: median minus minimum of the mean distances
+    frames: np.ndarray             # the track's frame numbers (consecutive, 25 fps, from 0)
+    boxes: np.ndarray              # len(frames) x 4 face box (x1, y1, x2, y2) in each frame, in pixels
+    frame_confidence: np.ndarray   # per frame of the track, as run_visualise.py colours the box
+    dists: np.ndarray              # windows x (2*vshift+1) distances, as stored in activesd.pckl
+
+    @property
+    def start_frame(self):
+        return int(self.frames[0])
+
+    @property
+    def end_frame(self):
+        return int(self.frames[-1])
+
+    @property
+    def scored(self):
+        """False for a track with no window of frames and audio (its audio ended before it)."""
+        return self.offset is not None
+
+    def record(self):
+        """The track as offsets.json lists it (NaN numbers become null)."""
+        return {"file": self.file, "track": self.track, "offset": self.offset,
+                "min_dist": _number(self.min_dist), "confidence": _number(self.confidence),
+                "start_frame": self.start_frame, "end_frame": self.end_frame}
 
 
-def write_results(work_dir, dists_per_track, records, videofile, reference):
-    save_pickle(list(dists_per_track), os.path.join(work_dir, "activesd.pckl"))
-    rows = "".join("%s\t%d\t%.3f\t%.3f\n" % (r["file"], r["offset"], r["min_dist"], r["confidence"])
-                   for r in records)
-    save_text(OFFSETS_HEADER + rows, os.path.join(work_dir, "offsets.txt"))
-    save_json({"videofile": videofile, "reference": reference, "tracks": records},
-              os.path.join(work_dir, "offsets.json"))
+@dataclass(frozen=True)
+class VideoResult:
+    video: str                     # the path that was scored
+    n_frames: int                  # frames of the 25 fps converted video
+    tracks: List[TrackResult]      # in crop order; empty when no face track was kept
+    reference: str = ""            # the name of its folders under the work folder
+    files: dict = field(default_factory=dict)  # what was written: name -> path (empty in a temporary folder)
+
+    @property
+    def best_track(self):
+        """The scored track with the highest confidence (the likeliest speaker), or None."""
+        scored = [track for track in self.tracks if track.scored]
+        return max(scored, key=lambda track: track.confidence, default=None)
+
+
+def _number(value):
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def track_result(index, entry, summary, dists):
+    """A TrackResult from a tracks.pckl entry and its SyncSummary (None when it could not be scored)."""
+    frames = np.asarray(entry["track"]["frame"])
+    return TrackResult(
+        track=index, file=crop_name(index),
+        offset=summary.offset if summary is not None else None,
+        min_dist=summary.min_dist if summary is not None else math.nan,
+        confidence=summary.confidence if summary is not None else math.nan,
+        frames=frames, boxes=np.asarray(entry["track"]["bbox"]),
+        frame_confidence=track_frame_confidence(dists, len(frames)), dists=dists)
+
+
+def crop_name(index):
+    return "%05d.avi" % index
+
+
+def offsets_text(tracks):
+    def number(value, form):
+        return "nan" if value is None or math.isnan(value) else form % value
+
+    rows = "".join(f"{t.file}\t{number(t.offset, '%d')}\t{number(t.min_dist, '%.3f')}\t"
+                   f"{number(t.confidence, '%.3f')}\n" for t in tracks)
+    return OFFSETS_HEADER + rows
+
+
+def write_results(work_dir, result, speaker_threshold):
+    """activesd.pckl, offsets.txt, offsets.json and speakers.json in `work_dir`; returns their paths.
+
+    Everything is computed before the first file is written, so a failure leaves none half-made.
+    """
+    documents = {
+        "activesd.pckl": [track.dists for track in result.tracks],
+        "offsets.txt": offsets_text(result.tracks),
+        "offsets.json": {"videofile": result.video, "reference": result.reference,
+                         "tracks": [track.record() for track in result.tracks]},
+        "speakers.json": speakers_document(result.tracks, result.n_frames, speaker_threshold),
+    }
+    paths = {name: os.path.join(work_dir, name) for name in documents}
+    save_pickle(documents["activesd.pckl"], paths["activesd.pckl"])
+    save_text(documents["offsets.txt"], paths["offsets.txt"])
+    save_json(documents["offsets.json"], paths["offsets.json"])
+    save_json(documents["speakers.json"], paths["speakers.json"])
+    return paths

@@ -14,11 +14,11 @@ import numpy as np
 from . import media
 from .errors import InputError
 from .fileio import atomic_path
+from .options import OutputOptions
 
 # The audio codec of the copy, by container: PCM keeps every sample exact; MP4 takes AAC.
 AUDIO_CODECS = {".avi": "pcm_s16le", ".mov": "pcm_s16le", ".mkv": "pcm_s16le",
                 ".mp4": "aac", ".m4v": "aac"}
-DEFAULT_MIN_CONF = 3.0
 
 
 def audio_codec_for(target):
@@ -67,34 +67,25 @@ def write_synced(video, target, offset):
     return shift, rate
 
 
-def describe_shift(target, offset, shift, rate):
-    """One line for the user: what was written, and which way the audio moved."""
-    if offset == 0:
-        return f"Wrote {target}: offset 0, the audio is unchanged."
-    way = "delayed" if offset > 0 else "advanced"
-    return (f"Wrote {target}: audio {way} by {abs(offset)} frame(s) "
-            f"({abs(shift)} samples at {rate} Hz).")
-
-
-def consensus_offset(records, min_conf=DEFAULT_MIN_CONF):
+def consensus_offset(tracks, min_conf=OutputOptions.min_conf):
     """The confidence-weighted mean offset of the tracks with confidence >= min_conf, rounded.
 
-    `records` are run_syncnet's per-track results (file, offset, confidence). Refuses with an
-    InputError when no track passes, or when the passing tracks disagree by more than one frame.
+    `tracks` are TrackResults (file, offset, confidence). Refuses with an InputError when no
+    track passes, or when the passing tracks disagree by more than one frame.
     """
-    passing = [record for record in records if record["confidence"] >= min_conf]
+    scored = [track for track in tracks if track.scored]
+    passing = [track for track in scored if track.confidence >= min_conf]
     if not passing:
-        best = max(records, key=lambda record: record["confidence"], default=None)
-        found = (f"the most confident, {best['file']}, has {best['confidence']:.3f}" if best
-                 else "there are no face tracks")
+        best = max(scored, key=lambda track: track.confidence, default=None)
+        found = (f"the most confident, {best.file}, has {best.confidence:.3f}" if best
+                 else "there are no scored face tracks")
         raise InputError(f"no track has confidence >= --min_conf {min_conf:g} ({found}), so the offset "
                          "is too uncertain to repair; pass --offset N if you know the lag")
-    offsets = [record["offset"] for record in passing]
+    offsets = [track.offset for track in passing]
     if max(offsets) - min(offsets) > 1:
-        listing = ", ".join(f"{record['file']} {record['offset']:+d} (conf {record['confidence']:.2f})"
-                            for record in passing)
+        listing = ", ".join(f"{track.file} {track.offset:+d} (conf {track.confidence:.2f})" for track in passing)
         raise InputError(f"the confident tracks disagree by more than one frame ({listing}); "
                          "pass --offset N to choose the shift")
-    total = sum(record["confidence"] for record in passing)
-    mean = sum(record["confidence"] * record["offset"] for record in passing) / total
+    total = sum(track.confidence for track in passing)
+    mean = sum(track.confidence * track.offset for track in passing) / total
     return math.floor(mean + 0.5)  # halves round up, the same way for negative offsets

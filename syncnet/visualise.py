@@ -1,13 +1,16 @@
-"""run_visualise: every track's box drawn on the video, coloured by its per-frame confidence."""
+"""run_visualise: every track's box drawn on the video, coloured by its per-frame confidence,
+and the who-speaks-when plot."""
+import json
+import math
 import os
 
 import cv2
 import numpy as np
 
 from . import media
-from .errors import SyncNetError
-from .fileio import atomic_path
-from .frames import read_image, read_images
+from .errors import InputError, MediaError
+from .fileio import atomic_path, load_pickle
+from .frames import frame_files, read_image, read_images
 from .scoring import track_frame_confidence
 
 
@@ -15,9 +18,10 @@ def faces_by_frame(tracks, dists_per_track, n_frames):
     """For each frame, the (track, conf, x, y, s) of every track visible in it."""
     faces = [[] for _ in range(n_frames)]
     for index, (track, dists) in enumerate(zip(tracks, dists_per_track)):
-        confidence = track_frame_confidence(np.asarray(dists))
+        frames = track["track"]["frame"].tolist()
+        confidence = track_frame_confidence(dists, len(frames))
         smoothed = track["proc_track"]
-        for position, frame in enumerate(track["track"]["frame"].tolist()):
+        for position, frame in enumerate(frames):
             faces[frame].append({"track": index, "conf": float(confidence[position]),
                                  "x": float(smoothed["x"][position]), "y": float(smoothed["y"][position]),
                                  "s": float(smoothed["s"][position])})
@@ -26,30 +30,59 @@ def faces_by_frame(tracks, dists_per_track, n_frames):
 
 def draw_faces(image, faces):
     for face in faces:
-        green = min(max(face["conf"] * 25, 0.0), 255.0)
+        unscored = math.isnan(face["conf"])  # the track's audio had ended: no confidence
+        green = 0.0 if unscored else min(max(face["conf"] * 25, 0.0), 255.0)
         top_left = (int(face["x"] - face["s"]), int(face["y"] - face["s"]))
         bottom_right = (int(face["x"] + face["s"]), int(face["y"] + face["s"]))
         # Plain floats: OpenCV 5 rejects numpy scalars in a colour.
         cv2.rectangle(image, top_left, bottom_right, (0.0, green, 255.0 - green), 3)
-        cv2.putText(image, "Track %d, Conf %.3f" % (face["track"], face["conf"]), top_left,
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
+        label = "Track %d, no audio" % face["track"] if unscored else "Track %d, Conf %.3f" % (face["track"], face["conf"])
+        cv2.putText(image, label, top_left, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
     return image
 
 
 def write_visualisation(frame_paths, faces, avi_dir, frame_rate):
-    """pyavi/R/video_only.avi (XVID) and video_out.avi (the same with the audio)."""
+    """pyavi/R/video_only.avi (XVID) and video_out.avi (the same with the audio); both appear
+    complete, or neither does."""
     if not frame_paths:
-        raise SyncNetError("no frames to draw on: run run_pipeline.py first")
+        raise InputError("no frames to draw on: run run_pipeline.py first")
     height, width = read_image(frame_paths[0]).shape[:2]
-    video_only = os.path.join(avi_dir, "video_only.avi")
-    with atomic_path(video_only) as temporary:
-        writer = cv2.VideoWriter(temporary, cv2.VideoWriter_fourcc(*"XVID"), frame_rate, (width, height))
+    video_only, video_out = os.path.join(avi_dir, "video_only.avi"), os.path.join(avi_dir, "video_out.avi")
+    with atomic_path(video_only) as silent, atomic_path(video_out) as with_audio:
+        writer = cv2.VideoWriter(silent, cv2.VideoWriter_fourcc(*"XVID"), frame_rate, (width, height))
         if not writer.isOpened():
-            raise SyncNetError(f"OpenCV cannot write the XVID video {video_only}")
+            raise MediaError(f"OpenCV cannot write the XVID video {video_only}")
         try:
             for image, frame_faces in zip(read_images(frame_paths), faces):
                 writer.write(draw_faces(image, frame_faces))
         finally:
             writer.release()
-    with atomic_path(os.path.join(avi_dir, "video_out.avi")) as temporary:
-        media.mux(video_only, os.path.join(avi_dir, "audio.wav"), temporary)
+        media.check_video_written(silent, len(frame_paths))
+        media.mux(silent, os.path.join(avi_dir, "audio.wav"), with_audio)
+    return video_only, video_out
+
+
+def visualise_run(layout, frame_rate=25):
+    """run_visualise.py: video_only.avi, video_out.avi and confidence.png in pyavi/REFERENCE;
+    returns their paths."""
+    from .plots import plot_speakers
+
+    with layout.lock():
+        layout.require_pipeline("run_visualise.py")
+        needed = {name: layout.work_file(name) for name in ("tracks.pckl", "activesd.pckl", "speakers.json")}
+        for path in needed.values():
+            if not os.path.isfile(path):
+                raise InputError(f"{path} not found: run run_syncnet.py first")
+        tracks = load_pickle(needed["tracks.pckl"])
+        dists_per_track = [np.asarray(dists) for dists in load_pickle(needed["activesd.pckl"])]
+        if len(tracks) != len(dists_per_track):
+            raise InputError(f"{needed['tracks.pckl']} has {len(tracks)} tracks but "
+                             f"{needed['activesd.pckl']} has {len(dists_per_track)}: rerun run_syncnet.py")
+        frame_paths = frame_files(layout.frames)
+        faces = faces_by_frame(tracks, dists_per_track, len(frame_paths))
+        paths = list(write_visualisation(frame_paths, faces, layout.avi, frame_rate))
+        with open(needed["speakers.json"], encoding="utf-8") as handle:
+            speakers = json.load(handle)
+        plot = os.path.join(layout.avi, "confidence.png")
+        plot_speakers(speakers, plot)
+    return paths + [plot]

@@ -9,17 +9,17 @@ import csv
 import io
 import json
 import os
-import pickle
 import random
 
 import pytest
 
 from syncnet import batch
+from syncnet.cli import batch as batch_command
 from syncnet.errors import InputError
 from syncnet.fileio import load_pickle
 from syncnet.layout import reference_for
 from syncnet.media import run_ffmpeg
-from syncnet.scoring import summarise
+from tests.helpers import reference_summary, run_script
 
 SHORT_FRAMES = 52  # pyframes of a 2 s cut: 50 frames, and the two that the conversion duplicates
 MIN_TRACK = 25
@@ -38,22 +38,25 @@ def clips(tmp_path_factory, clip):
 
 
 @pytest.fixture(scope="module")
-def faces(shared_dir):
-    return json.loads((shared_dir / "fixtures" / "twoface_faces.json").read_text())[:SHORT_FRAMES]
+def faces(twoface_faces_json, tmp_path_factory):
+    """The reference's detections of the 2 s cut, as a --faces file."""
+    path = tmp_path_factory.mktemp("faces") / "twoface_2s.json"
+    path.write_text(json.dumps(json.loads(twoface_faces_json.read_text())[:SHORT_FRAMES]))
+    return path
 
 
 def run_batch(clips, data_dir, faces, weights, *extra):
-    """One batch run, in this process; the reference's detections wait for --reuse_faces.
-    Returns what it printed."""
+    """One batch run, in this process. The two-face clip's detections come from an earlier
+    run_pipeline.py --faces run, which the batch's --reuse_faces takes up. Returns what it printed."""
     syncnet_model, s3fd_model = weights
-    work = data_dir / "pywork" / reference_for(clips / "twoface.mp4")
-    if not work.exists():
-        work.mkdir(parents=True)
-        with open(work / "faces.pckl", "wb") as handle:
-            pickle.dump(faces, handle)
+    reference = reference_for(clips / "twoface.mp4")
+    if not (data_dir / "pywork" / reference / "faces.pckl").exists():
+        run_script("run_pipeline.py", "--videofile", clips / "twoface.mp4", "--data_dir", data_dir,
+                   "--reference", reference, "--faces", faces, "--min_track", MIN_TRACK, "--device", "cpu",
+                   cwd=data_dir)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        status = batch.main([str(clips), "--data_dir", str(data_dir), "--initial_model", str(syncnet_model),
+        status = batch_command.main([str(clips), "--data_dir", str(data_dir), "--initial_model", str(syncnet_model),
                              "--s3fd_model", str(s3fd_model), "--reuse_faces", "--min_track", str(MIN_TRACK),
                              "--device", "cpu", "--quiet", *extra])
     assert status == 0
@@ -117,14 +120,14 @@ def test_summary_rows(first_run, clips):
     best = max(tracks, key=lambda t: float(t["confidence"]))
     assert {k: video[k] for k in batch.TRACK_FIELDS} == {k: best[k] for k in batch.TRACK_FIELDS}
 
-    # The numbers are SyncNet's on the kept activesd.pckl, as run_syncnet.py reports them.
+    # The numbers are SPEC's summary of the kept activesd.pckl.
     reference = reference_for(clips / "twoface.mp4")
     activesd = load_pickle(data_dir / "pywork" / reference / "activesd.pckl")
     for track, dists in zip(tracks, activesd):
-        summary = summarise(dists, vshift=15)
-        assert int(track["offset"]) == summary.offset
-        assert float(track["min_dist"]) == pytest.approx(summary.min_dist, abs=1e-6)
-        assert float(track["confidence"]) == pytest.approx(summary.confidence, abs=1e-6)
+        offset, min_dist, confidence = reference_summary(dists)
+        assert int(track["offset"]) == offset
+        assert float(track["min_dist"]) == pytest.approx(min_dist, abs=1e-5)
+        assert float(track["confidence"]) == pytest.approx(confidence, abs=1e-5)
 
 
 def test_default_keep_deletes_frames_and_tmp(first_run, clips):
@@ -135,7 +138,7 @@ def test_default_keep_deletes_frames_and_tmp(first_run, clips):
     for name in ("pyframes", "pytmp"):
         assert not (data_dir / name / reference).exists(), name
     assert (data_dir / "pywork" / reference / "offsets.txt").is_file()
-    assert sorted(os.listdir(data_dir / "pycrop" / reference)) == ["00000.avi", "00001.avi"]
+    assert sorted(p.name for p in (data_dir / "pycrop" / reference).glob("*.avi")) == ["00000.avi", "00001.avi"]
 
 
 def test_second_run_skips_all(first_run, clips, faces, weights):
@@ -214,11 +217,11 @@ def test_keep_and_state_helpers(tmp_path):
 
 def test_bad_options_stop_before_any_video(tmp_path, capsys, syncnet_weights):
     with pytest.raises(SystemExit) as exit_info:
-        batch.main([str(tmp_path), "--data_dir", str(tmp_path / "out"), "--keep", "frames"])
+        batch_command.main([str(tmp_path), "--data_dir", str(tmp_path / "out"), "--keep", "frames"])
     assert exit_info.value.code == 1
     assert "syncnet-batch: error: --keep" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        batch.main([str(tmp_path / "nowhere"), "--initial_model", str(syncnet_weights),
+        batch_command.main([str(tmp_path / "nowhere"), "--initial_model", str(syncnet_weights),
                     "--s3fd_model", str(syncnet_weights), "--data_dir", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nowhere" in err

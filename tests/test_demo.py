@@ -1,4 +1,5 @@
 """demo_syncnet.py and demo_feature.py against what the reference computed with the same weights."""
+import argparse
 import json
 import re
 import subprocess
@@ -9,9 +10,8 @@ import pytest
 import torch
 
 import demo_syncnet
-import SyncNetInstance as instance_module
-from syncnet.scoring import summarise
-from tests.conftest import REPO_ROOT
+from SyncNetInstance import SyncNetInstance
+from tests.helpers import REPO_ROOT, TEST_DEVICE, reference_summary
 
 # The fixtures README's tolerances: JPEG encoders differ slightly across ffmpeg versions.
 MEAN_DIST_TOL = 0.005
@@ -19,48 +19,51 @@ WINDOW_DIST_TOL = 0.05
 RESULT_LINES = re.compile(r"AV offset: \t(-?\d+) \nMin dist: \t(\d+\.\d{3})\nConfidence: \t(-?\d+\.\d{3})\n")
 
 
-@pytest.fixture
-def evaluate_spy(monkeypatch):
-    """Record what SyncNetInstance.evaluate returns while the real script runs."""
-    returned = []
-    real = instance_module.SyncNetInstance.evaluate
-
-    def spy(self, opt, videofile):
-        returned.append(real(self, opt, videofile))
-        return returned[-1]
-
-    monkeypatch.setattr(instance_module.SyncNetInstance, "evaluate", spy)
-    return returned
+def _golden(golden_dir, name):
+    return (json.loads((golden_dir / f"demo_{name}.json").read_text()),
+            np.load(golden_dir / f"demo_{name}_dists.npy"))
 
 
 @pytest.mark.parametrize("name", ["example", "synced_example"])
-def test_demo_matches_reference(name, clip, golden_dir, syncnet_weights, tmp_path, capsys, evaluate_spy):
-    video = clip(f"{name}.avi")
-    golden = json.loads((golden_dir / f"demo_{name}.json").read_text())
-    golden_dists = np.load(golden_dir / f"demo_{name}_dists.npy")
-
-    status = demo_syncnet.main(["--initial_model", str(syncnet_weights), "--videofile", str(video),
-                                "--tmp_dir", str(tmp_path / "pytmp"), "--device", "cpu"])
-    assert status == 0
+def test_reference_interface_matches_reference(name, clip, golden_dir, syncnet_weights, tmp_path, capsys):
+    """SyncNetInstance(...).evaluate(opt, videofile), called as the reference's demo called it."""
+    golden, golden_dists = _golden(golden_dir, name)
+    instance = SyncNetInstance(device=TEST_DEVICE)
+    instance.loadParameters(str(syncnet_weights))
+    opt = argparse.Namespace(tmp_dir=str(tmp_path / "pytmp"), reference="demo", batch_size=20, vshift=15)
+    offset, confidence, dists = instance.evaluate(opt, videofile=str(clip(f"{name}.avi")))
     out = capsys.readouterr().out
-    offset, confidence, dists = evaluate_spy[0]
 
     assert dists.shape == golden_dists.shape == (golden["n_windows"], 31)
     np.testing.assert_allclose(dists, golden_dists, rtol=0, atol=WINDOW_DIST_TOL)
-    summary = summarise(dists, vshift=15)
-    np.testing.assert_allclose(summary.mean_dists, golden["mean_dists"], rtol=0, atol=MEAN_DIST_TOL)
-    np.testing.assert_allclose(summary.min_dist, golden["min_dist"], rtol=0, atol=MEAN_DIST_TOL)
-    np.testing.assert_allclose(summary.confidence, golden["confidence"], rtol=0, atol=MEAN_DIST_TOL)
-    np.testing.assert_allclose(summary.framewise_conf, golden["framewise_conf"], rtol=0, atol=WINDOW_DIST_TOL)
-    assert offset == summary.offset == golden["offset"]
-    assert confidence == pytest.approx(summary.confidence)
+    np.testing.assert_allclose(dists.mean(0), golden["mean_dists"], rtol=0, atol=MEAN_DIST_TOL)
+    expected_offset, min_dist, expected_confidence = reference_summary(dists)
+    assert offset == expected_offset == golden["offset"]
+    assert confidence == pytest.approx(expected_confidence, abs=1e-5)
+    assert confidence == pytest.approx(golden["confidence"], abs=MEAN_DIST_TOL)
+    assert min_dist == pytest.approx(golden["min_dist"], abs=MEAN_DIST_TOL)
 
-    assert out.startswith(f"Model {syncnet_weights} loaded.\n")
     match = RESULT_LINES.search(out)
     assert match, out
-    assert match.group(0) == "AV offset: \t%d \nMin dist: \t%.3f\nConfidence: \t%.3f\n" % (
-        summary.offset, summary.min_dist, summary.confidence)
-    assert "Framewise conf: \n[" in out
+    assert (int(match.group(1)), float(match.group(2)), float(match.group(3))) == \
+        (golden["offset"], pytest.approx(golden["min_dist"], abs=MEAN_DIST_TOL + 5e-4),
+         pytest.approx(golden["confidence"], abs=MEAN_DIST_TOL + 5e-4))
+    framewise = [float(v) for v in out.split("Framewise conf: \n[", 1)[1].split("]", 1)[0].split()]
+    np.testing.assert_allclose(framewise, golden["framewise_conf"], rtol=0, atol=WINDOW_DIST_TOL)
+
+
+@pytest.mark.slow
+def test_demo_script_prints_the_reference_lines(clip, golden_dir, syncnet_weights, tmp_path, capsys):
+    golden, _ = _golden(golden_dir, "example")
+    status = demo_syncnet.main(["--initial_model", str(syncnet_weights), "--videofile", str(clip("example.avi")),
+                                "--tmp_dir", str(tmp_path / "pytmp"), "--device", TEST_DEVICE])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Model {syncnet_weights} loaded.\n")
+    assert re.search(r"\nCompute time \d+\.\d{3} sec\.\nFramewise conf: \n\[", out)
+    match = RESULT_LINES.search(out)
+    assert match and int(match.group(1)) == golden["offset"]
+    assert float(match.group(3)) == pytest.approx(golden["confidence"], abs=MEAN_DIST_TOL + 5e-4)
 
 
 def test_features_match_reference(clip, golden_dir, syncnet_weights, tmp_path):
@@ -68,8 +71,8 @@ def test_features_match_reference(clip, golden_dir, syncnet_weights, tmp_path):
     save_as.parent.mkdir()
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "demo_feature.py"), "--initial_model", str(syncnet_weights),
-         "--videofile", str(clip("example.avi")), "--save_as", str(save_as), "--device", "cpu"],
-        cwd=tmp_path, capture_output=True, text=True)
+         "--videofile", str(clip("example.avi")), "--save_as", str(save_as), "--device", TEST_DEVICE],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     features = torch.load(save_as, weights_only=True).numpy()
     golden = np.load(golden_dir / "feature_example.npy")

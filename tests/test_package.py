@@ -14,7 +14,7 @@ import pytest
 import detectors.s3fd
 from syncnet.errors import WeightsError
 from syncnet.paths import cache_dir, find_s3fd_weights, find_syncnet_model
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 COMMANDS = ["syncnet-demo", "syncnet-feature", "syncnet-pipeline", "syncnet-score", "syncnet-visualise",
             "syncnet-batch"]
@@ -44,10 +44,16 @@ def test_syncnet_model_lookup(monkeypatch, tmp_path):
     given = tmp_path / "given.model"
     assert find_syncnet_model(given) == str(given), "a path that is not the default is used as given"
 
+    (tmp_path / "site").mkdir()
     with pytest.raises(WeightsError) as error:
         find_syncnet_model()
     message = str(error.value)
-    assert "\n" not in message and "download_model.sh" in message
+    assert "\n" not in message and "download_model.sh" in message and "Offline" in message
+    assert str(tmp_path / "site") not in message, "an installed package has no data/ beside its code"
+    (tmp_path / "site" / "download_model.sh").write_text("")  # now it is a checkout
+    with pytest.raises(WeightsError) as error:
+        find_syncnet_model()
+    message = str(error.value)
     for place in ("data/syncnet_v2.model", str(tmp_path / "site" / "data" / "syncnet_v2.model"),
                   str(tmp_path / "cache" / "syncnet_v2.model")):
         assert place in message
@@ -164,10 +170,22 @@ def test_installed_demo_scores_from_anywhere(installed, clip, syncnet_weights, g
     assert float(match.group(2)) == pytest.approx(golden["min_dist"], abs=0.0051)
 
 
-def test_missing_model_names_the_cache(installed, tmp_path):
+def test_missing_model_names_the_cache_and_the_offline_options(installed, tmp_path, clip):
     venv, _ = installed
     cache = tmp_path / "cache"
-    result = run_in(installed, venv / "bin" / "syncnet-demo", env={"SYNCNET_CACHE": str(cache)})
+    result = run_in(installed, venv / "bin" / "syncnet-demo", "--videofile", clip("example.avi"),
+                    env={"SYNCNET_CACHE": str(cache)})
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("syncnet-demo: error: "), "the name the user typed"
     assert str(cache / "syncnet_v2.model") in result.stderr and "download_model.sh" in result.stderr
+    assert "SYNCNET_MIRROR" in result.stderr and "--initial_model" in result.stderr
+    assert "site-packages/data" not in result.stderr
+
+
+def test_inputs_are_checked_before_the_model_loads(installed, tmp_path):
+    venv, _ = installed
+    result = run_in(installed, venv / "bin" / "syncnet-demo", "--videofile", tmp_path / "missing.mp4",
+                    env={"SYNCNET_CACHE": str(tmp_path / "empty-cache")})
+    assert result.returncode == 1
+    assert result.stderr == f"syncnet-demo: error: video file not found: {tmp_path / 'missing.mp4'}\n"

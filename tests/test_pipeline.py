@@ -10,9 +10,8 @@ import pytest
 
 from syncnet.cropping import crop_face
 from syncnet.frames import read_video
-from syncnet.scoring import summarise
-from tests.conftest import TWOFACE as REFERENCE
-from tests.conftest import need, run_script
+from tests.helpers import TEST_DEVICE, need, reference_summary, run_script
+from tests.helpers import TWOFACE as REFERENCE
 
 
 def _load(data_dir, name):
@@ -26,7 +25,7 @@ def golden(golden_dir):
 
 
 def test_outputs_exist(twoface_run):
-    data_dir, _, pipeline = twoface_run
+    data_dir, pipeline = twoface_run
     for relative in ["pyavi/twoface/video.avi", "pyavi/twoface/audio.wav", "pyavi/twoface/video_only.avi",
                      "pyavi/twoface/video_out.avi", "pywork/twoface/faces.pckl", "pywork/twoface/scene.pckl",
                      "pywork/twoface/tracks.pckl", "pywork/twoface/activesd.pckl",
@@ -35,15 +34,15 @@ def test_outputs_exist(twoface_run):
     assert "4 face track(s)" in pipeline.stdout
 
 
-def test_frames_scenes_and_faces(twoface_run, golden):
-    data_dir, faces, _ = twoface_run
+def test_frames_scenes_and_faces(twoface_run, golden, twoface_faces_json):
+    data_dir, _ = twoface_run
     assert len(glob.glob(str(data_dir / "pyframes" / REFERENCE / "*.jpg"))) == golden["n_frames"]
-    assert _load(data_dir, "faces.pckl") == faces
+    assert _load(data_dir, "faces.pckl") == json.loads(twoface_faces_json.read_text())
     assert [list(scene) for scene in _load(data_dir, "scene.pckl")] == golden["scenes"]
 
 
 def test_tracks_match_reference(twoface_run, golden):
-    data_dir, _, _ = twoface_run
+    data_dir, _ = twoface_run
     tracks = _load(data_dir, "tracks.pckl")
     assert len(tracks) == len(golden["tracks"])
     for track, expected in zip(tracks, golden["tracks"]):
@@ -55,7 +54,7 @@ def test_tracks_match_reference(twoface_run, golden):
 
 def test_crops_match_reference(twoface_run, golden, golden_dir):
     """Crops before encoding within 2 levels of the reference's; the XVID files within 3 of those."""
-    data_dir, _, _ = twoface_run
+    data_dir, _ = twoface_run
     frame_paths = sorted(glob.glob(str(data_dir / "pyframes" / REFERENCE / "*.jpg")))
     crop_files = sorted(glob.glob(str(data_dir / "pycrop" / REFERENCE / "0*.avi")))
     assert [os.path.basename(f) for f in crop_files] == ["%05d.avi" % i for i in range(len(golden["tracks"]))]
@@ -77,7 +76,7 @@ def test_crops_match_reference(twoface_run, golden, golden_dir):
 
 
 def test_activesd_matches_reference(twoface_run, golden_dir):
-    data_dir, _, _ = twoface_run
+    data_dir, _ = twoface_run
     activesd = _load(data_dir, "activesd.pckl")
     assert len(activesd) == 4
     for index, dists in enumerate(activesd):
@@ -88,26 +87,29 @@ def test_activesd_matches_reference(twoface_run, golden_dir):
 
 
 def test_offsets_files_agree_with_activesd(twoface_run, golden):
-    data_dir, _, _ = twoface_run
+    """offsets.txt/json hold SPEC's summary of each activesd array, and the reference's confidences."""
+    data_dir, _ = twoface_run
     activesd = _load(data_dir, "activesd.pckl")
     tracks = _load(data_dir, "tracks.pckl")
     lines = (data_dir / "pywork" / REFERENCE / "offsets.txt").read_text().splitlines()
     assert lines[0].split("\t") == ["file", "offset", "min_dist", "confidence"]
     records = json.loads((data_dir / "pywork" / REFERENCE / "offsets.json").read_text())["tracks"]
-    assert len(lines) - 1 == len(records) == len(activesd)
+    assert len(lines) - 1 == len(records) == len(activesd) == 4
     for index, (line, record, dists, track) in enumerate(zip(lines[1:], records, activesd, tracks)):
-        summary = summarise(dists, vshift=15)
-        assert line == "%05d.avi\t%d\t%.3f\t%.3f" % (index, summary.offset, summary.min_dist, summary.confidence)
-        assert record["file"] == "%05d.avi" % index
-        assert record["offset"] == summary.offset
-        assert record["min_dist"] == pytest.approx(summary.min_dist, abs=1e-6)
-        assert record["confidence"] == pytest.approx(summary.confidence, abs=1e-6)
+        offset, min_dist, confidence = reference_summary(dists)
+        name, text_offset, text_dist, text_conf = line.split("\t")
+        assert (name, int(text_offset)) == ("%05d.avi" % index, offset)
+        assert float(text_dist) == pytest.approx(min_dist, abs=6e-4)
+        assert float(text_conf) == pytest.approx(confidence, abs=6e-4)
+        assert (record["file"], record["track"], record["offset"]) == ("%05d.avi" % index, index, offset)
+        assert record["min_dist"] == pytest.approx(min_dist, abs=1e-5)
+        assert record["confidence"] == pytest.approx(confidence, abs=1e-5)
         assert (record["start_frame"], record["end_frame"]) == (track["track"]["frame"][0], track["track"]["frame"][-1])
         assert record["confidence"] == pytest.approx(golden["offsets"][index]["conf"], abs=0.01)
 
 
 def test_video_out_matches_reference(twoface_run, golden, golden_dir):
-    data_dir, _, _ = twoface_run
+    data_dir, _ = twoface_run
     frames = list(read_video(data_dir / "pyavi" / REFERENCE / "video_out.avi"))
     assert len(frames) == golden["video_out_frames"]
     for k in (40, 200):
@@ -132,12 +134,12 @@ def test_real_detection_end_to_end(tmp_path, shared_dir, s3fd_weights, syncnet_w
     data_dir = tmp_path / "work"
     common = ["--data_dir", data_dir, "--reference", "still", "--videofile", video]
     run_script("run_pipeline.py", *common, "--s3fd_model", s3fd_weights, "--facedet_conf", "0.5",
-               "--min_track", "30", "--min_face_size", "20", "--device", "cpu", cwd=tmp_path)
+               "--min_track", "30", "--min_face_size", "20", "--device", TEST_DEVICE, cwd=tmp_path)
 
     faces = _load_from(data_dir, "still", "faces.pckl")
     frame_paths = sorted(glob.glob(str(data_dir / "pyframes" / "still" / "*.jpg")))
     assert len(faces) == len(frame_paths) >= 50
-    detector = S3FD(device="cpu", weights=s3fd_weights)
+    detector = S3FD(device=TEST_DEVICE, weights=s3fd_weights)
     for index in (0, len(frame_paths) // 2, len(frame_paths) - 1):
         rgb = cv2.cvtColor(cv2.imread(frame_paths[index]), cv2.COLOR_BGR2RGB)
         expected = detector.detect_faces(rgb, conf_th=0.5, scales=[0.25])
@@ -149,7 +151,7 @@ def test_real_detection_end_to_end(tmp_path, shared_dir, s3fd_weights, syncnet_w
     assert tracks, "a still frame's boxes overlap perfectly from frame to frame"
     assert len(glob.glob(str(data_dir / "pycrop" / "still" / "0*.avi"))) == len(tracks)
     run_script("run_syncnet.py", "--data_dir", data_dir, "--reference", "still",
-               "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
+               "--initial_model", syncnet_weights, "--device", TEST_DEVICE, cwd=tmp_path)
     assert len(_load_from(data_dir, "still", "activesd.pckl")) == len(tracks)
 
 

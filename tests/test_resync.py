@@ -1,51 +1,18 @@
 """Repairing the lag: the exact audio shift, the consensus offset, and demo_syncnet's new outputs."""
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import signal
-from scipy.io import wavfile
-
 import demo_syncnet
 import run_syncnet
-from syncnet import media
 from syncnet.errors import InputError
+from syncnet.results import TrackResult
 from syncnet.resync import (audio_codec_for, consensus_offset, samples_for_offset, shift_samples,
                             write_synced)
-from tests.conftest import run_script
-
-
-def decoded_audio(video, tmp_path):
-    """The audio of `video` at its own rate and channel count, as ffmpeg decodes it."""
-    wav = tmp_path / f"{video.name}.wav"
-    media.extract_audio(video, wav, resync=False, rate=None, channels=None)
-    return wavfile.read(wav)
-
-
-def video_packets(video, tmp_path):
-    """Size and checksum of every video packet, read by stream copy (no decoding)."""
-    listing = tmp_path / f"{video.name}.framemd5"
-    media.run_ffmpeg(["-i", str(video), "-map", "0:v", "-c", "copy", "-f", "framemd5", str(listing)],
-                     f"list the packets of {video}")
-    return [line.split(",")[-2:] for line in listing.read_text().splitlines() if not line.startswith("#")]
-
-
-def measured_lag(original, shifted):
-    """Where the cross-correlation of the two signals peaks: positive = `shifted` is later."""
-    correlation = signal.correlate(shifted.astype(float), original.astype(float), mode="full", method="fft")
-    return int(np.argmax(correlation)) - (len(original) - 1)
-
-
-def assert_shifted_exactly(original, shifted, samples):
-    assert shifted.shape == original.shape, "the copy keeps the original length"
-    assert measured_lag(original, shifted) == samples
-    if samples >= 0:
-        np.testing.assert_array_equal(shifted[:samples], 0)
-        np.testing.assert_array_equal(shifted[samples:], original[:len(original) - samples])
-    else:
-        np.testing.assert_array_equal(shifted[len(shifted) + samples:], 0)
-        np.testing.assert_array_equal(shifted[:len(shifted) + samples], original[-samples:])
+from tests.helpers import TEST_DEVICE, assert_shifted_exactly, decoded_audio, run_script, video_packets
 
 
 # --- the shift itself ---------------------------------------------------------------------------
@@ -83,7 +50,9 @@ def test_containers_get_an_audio_codec_they_accept(tmp_path):
 # --- the consensus over tracks ------------------------------------------------------------------
 
 def tracks(*offsets_and_confidences):
-    return [{"file": "%05d.avi" % index, "offset": offset, "confidence": confidence}
+    return [TrackResult(track=index, file="%05d.avi" % index, offset=offset, min_dist=7.0, confidence=confidence,
+                        frames=np.arange(10), boxes=np.zeros((10, 4)), frame_confidence=np.zeros(10),
+                        dists=np.zeros((5, 31)))
             for index, (offset, confidence) in enumerate(offsets_and_confidences)]
 
 
@@ -99,8 +68,11 @@ def test_consensus_is_the_confidence_weighted_mean_of_confident_tracks():
 def test_consensus_refuses_when_no_track_is_confident():
     with pytest.raises(InputError, match=r"no track has confidence >= --min_conf 3 .*00001\.avi.*2\.500"):
         consensus_offset(tracks((3, 1.0), (3, 2.5)))
-    with pytest.raises(InputError, match="there are no face tracks"):
+    with pytest.raises(InputError, match="there are no scored face tracks"):
         consensus_offset([])
+    unscored = [dataclasses.replace(track, offset=None) for track in tracks((0, float("nan")))]
+    with pytest.raises(InputError, match="there are no scored face tracks"):
+        consensus_offset(unscored)
 
 
 def test_consensus_refuses_when_confident_tracks_disagree():
@@ -110,25 +82,15 @@ def test_consensus_refuses_when_confident_tracks_disagree():
 
 def test_run_syncnet_refuses_with_one_line(tmp_path, capsys):
     data_dir = tmp_path / "work"
-    (data_dir / "pycrop" / "r").mkdir(parents=True)
-    (data_dir / "pywork" / "r").mkdir(parents=True)
-    (data_dir / "pyavi" / "r").mkdir(parents=True)
     common = ["--data_dir", str(data_dir), "--reference", "r"]
     for extra, message in [(["--offset", "2"], "--offset only applies with --write_synced\n"),
-                           (["--write_synced"], "video.avi not found: run run_pipeline.py first\n")]:
+                           (["--write_synced"], "holds no completed run_pipeline.py run (no pipeline.json): "
+                                                "run run_pipeline.py with this --data_dir and --reference "
+                                                "before run_syncnet.py\n")]:
         with pytest.raises(SystemExit) as exit_info:
             run_syncnet.main(common + extra)
         assert exit_info.value.code == 1
         assert capsys.readouterr().err.endswith(message)
-    (data_dir / "pyavi" / "r" / "video.avi").write_bytes(b"")
-    with pytest.raises(SystemExit) as exit_info:
-        run_syncnet.main(common + ["--write_synced"])
-    assert exit_info.value.code == 1
-    error = capsys.readouterr().err
-    # A warning that there are no face tracks may come first; the refusal is one final line.
-    last = error.splitlines()[-1]
-    assert last.startswith("run_syncnet.py: error: ") and "no track has confidence >= --min_conf 3" in last
-    assert error.endswith(last + "\n") and "Traceback" not in error
     assert not (data_dir / "pyavi" / "r" / "video_synced.avi").exists()
 
 
@@ -159,7 +121,7 @@ def demo_runs(clip, syncnet_weights, tmp_path_factory):
         before = plot.stat().st_mtime_ns if plot.exists() else None
         synced = out / f"synced_{offset:+d}.avi"
         result = run_script("demo_syncnet.py", "--initial_model", syncnet_weights, "--videofile", video,
-                            "--tmp_dir", out / "pytmp", "--device", "cpu", "--write_synced", synced,
+                            "--tmp_dir", out / "pytmp", "--device", TEST_DEVICE, "--write_synced", synced,
                             "--offset", offset, "--plot", plot, cwd=out)
         runs[offset] = {"synced": synced, "stdout": result.stdout, "plot_before": before,
                         "plot_after": plot.stat().st_mtime_ns, "image": cv2.imread(str(plot))}

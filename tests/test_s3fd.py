@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import need
+from tests.helpers import TEST_DEVICE, need
 from detectors import S3FD
 from detectors.s3fd import DEFAULT_WEIGHTS, WeightsError
 from detectors.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
@@ -42,7 +42,7 @@ def _read_rgb(path):
 
 @pytest.fixture(scope="module")
 def detector(s3fd_weights):
-    return S3FD(device="cpu", weights=s3fd_weights)
+    return S3FD(device=TEST_DEVICE, weights=s3fd_weights)
 
 
 @pytest.fixture(scope="module")
@@ -188,13 +188,18 @@ def test_default_weights_path_is_beside_the_package(tmp_path, monkeypatch):
         _assert_weights_error(DEFAULT_WEIGHTS)
 
 
-def test_device_choices(s3fd_weights):
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError) as caught:
-            S3FD(device="cuda", weights=s3fd_weights)
-        assert "\n" not in str(caught.value)
-        assert S3FD(device="auto", weights=s3fd_weights).device.type == "cpu"
-    with pytest.raises(ValueError):
+def test_device_choices(s3fd_weights, monkeypatch):
+    """Whether or not this machine has CUDA: its availability is monkeypatched both ways."""
+    from syncnet.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError) as caught:
+        S3FD(device="cuda", weights=s3fd_weights)
+    assert "\n" not in str(caught.value) and "--device cuda" in str(caught.value)
+    assert S3FD(device="auto", weights=s3fd_weights).device.type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda" and resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ValueError, match="tpu"):
         S3FD(device="tpu", weights=s3fd_weights)
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from syncnet.cropping import crop_face, smooth_track
 from syncnet.tracking import bbox_iou, link_detections, track_faces, track_scene
-from tests.conftest import need
+from tests.helpers import need
 
 
 def face(frame, box):

@@ -11,6 +11,7 @@ import torch
 
 from syncnet.devices import resolve_device
 from syncnet.errors import InputError, WeightsError
+from syncnet.paths import OFFLINE_HINT
 from syncnet.weights import load_state_dict
 
 from .box_utils import decode, nms, prior_boxes, select_faces
@@ -20,7 +21,7 @@ __all__ = ["S3FD", "S3FDNet", "WeightsError", "DEFAULT_WEIGHTS"]
 
 # Beside this file, not the working directory, so any caller finds the same weights.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "sfd_face.pth"
-HOW_TO_GET = "run `bash download_model.sh` to get the official sfd_face.pth"
+HOW_TO_GET = f"run `bash download_model.sh` to get the official sfd_face.pth, {OFFLINE_HINT}"
 # Training means per channel, in the RGB order the network sees.
 IMG_MEAN = np.array([123.0, 117.0, 104.0], dtype=np.float32)
 FINAL_NMS_IOU = 0.1

@@ -1,20 +1,66 @@
-"""What every script shares: common options, logging, and failures reported as one line on stderr."""
+"""The command-line faces. Everything here turns arguments into the library's typed options,
+calls the library, and prints; nothing else in the package parses arguments or prints results.
+
+This module holds what every command shares: options built from syncnet.options' fields,
+logging, the program name the user typed, and failures reported as one line on stderr.
+"""
+import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import sys
 
-from .devices import CHOICES as DEVICE_CHOICES
-from .errors import SyncNetError
+from ..devices import CHOICES as DEVICE_CHOICES
+from ..errors import SyncNetError, describe_error
+from ..options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
+from ..paths import SYNCNET_DEFAULT
+
+
+def program_name(name, module):
+    """The name the user typed: `syncnet-demo` for the console command, `demo_syncnet.py` for
+    the script, `python -m syncnet.batch` for a module run."""
+    typed = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not typed or typed in ("-c", "__main__.py") or (typed.endswith(".py") and typed != name):
+        return name if name.endswith(".py") else f"python -m {module}"
+    return typed
+
+
+def make_parser(name, description, argv, module=None):
+    """An ArgumentParser whose messages use the name the user typed (only for a real command
+    line: a caller that passes argv gets `name`). `module` is what `python -m` runs."""
+    prog = program_name(name, module or name[:-3]) if argv is None else name
+    return argparse.ArgumentParser(prog=prog, description=description)
+
+
+def add_options(parser, group, skip=()):
+    """One --name option per field of an options dataclass, with its default and help."""
+    for spec in dataclasses.fields(group):
+        if spec.name in skip:
+            continue
+        kind = spec.metadata["kind"]
+        parser.add_argument(f"--{spec.name}", type=kind, default=spec.default,
+                            help=f"{spec.metadata['help']} (default {spec.default:g})")
+
+
+def add_pipeline_options(parser):
+    add_options(parser, PipelineOptions)
+    parser.add_argument("--s3fd_model", type=str, default=None,
+                        help="S3FD weights (default detectors/s3fd/weights/sfd_face.pth, "
+                             "else sfd_face.pth in the model cache)")
 
 
 def add_model_options(parser):
     """The SyncNet options every scoring script shares, with the reference's defaults."""
-    parser.add_argument("--initial_model", type=str, default="data/syncnet_v2.model",
-                        help="SyncNet weights (default data/syncnet_v2.model, else the user cache)")
-    parser.add_argument("--batch_size", type=int, default=20, help="windows per network batch")
-    parser.add_argument("--vshift", type=int, default=15, help="offsets tried: -vshift..+vshift frames")
+    parser.add_argument("--initial_model", type=str, default=SYNCNET_DEFAULT,
+                        help=f"SyncNet weights (default {SYNCNET_DEFAULT}, else syncnet_v2.model "
+                             "in the model cache)")
+    add_options(parser, ScoringOptions)
+
+
+def add_output_options(parser):
+    add_options(parser, OutputOptions)
 
 
 def add_common_options(parser):
@@ -24,6 +70,16 @@ def add_common_options(parser):
                         help="show the full traceback on failure (also SYNCNET_DEBUG=1)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars, and only warnings and errors in the log")
+
+
+def options_from(args, group):
+    """The `group` dataclass from the parsed arguments of add_options(parser, group)."""
+    return group(**{spec.name: getattr(args, spec.name) for spec in dataclasses.fields(group)})
+
+
+def model_options(args):
+    return ModelOptions(syncnet_model=getattr(args, "initial_model", None),
+                        s3fd_model=getattr(args, "s3fd_model", None), device=args.device)
 
 
 # The loggers of this project's own modules; other libraries log only their warnings.
@@ -77,19 +133,3 @@ def reported_errors(prog, debug=False, quiet=False):
         raise SystemExit(1) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def describe_error(error):
-    """One line for a failure: the message of a SyncNetError or OSError; for anything else,
-    which is a bug, its type too."""
-    if isinstance(error, SyncNetError):
-        return _one_line(error)
-    if isinstance(error, OSError):
-        where = f"{error.filename} " if error.filename else ""
-        return f"{where}{error.strerror or _one_line(error)}"
-    return f"unexpected {type(error).__name__}: {_one_line(error)}"
-
-
-def _one_line(error):
-    text = " ".join(str(error).split())
-    return text or type(error).__name__

@@ -1,0 +1,77 @@
+"""One run at a time per folder: an exclusive lock that names its holder and dies with it.
+
+The lock is flock(2) on a small file beside the folder (`.NAME.lock`). The kernel releases it
+when the holding process exits, however it exits, so a killed run never leaves a lock that
+blocks the next one; the file only records who held it last.
+"""
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+
+from .errors import InputError
+
+# Locks this process holds, by lock file: a nested acquire (the API runs the pipeline, then
+# scoring, under one lock) counts instead of locking against itself.
+_held = {}
+
+
+class FolderLock:
+    def __init__(self, folder):
+        folder = os.path.abspath(os.fspath(folder))
+        self.folder = folder
+        self.path = os.path.join(os.path.dirname(folder), f".{os.path.basename(folder)}.lock")
+
+    def acquire(self):
+        if self.path in _held:
+            handle, count = _held[self.path]
+            _held[self.path] = (handle, count + 1)
+            return self
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = _describe_holder(handle.read())
+            handle.close()
+            raise InputError(f"{self.folder} is in use by another run ({holder}): wait for it to finish, "
+                             "or choose another --reference") from None
+        except BaseException:
+            handle.close()
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "command": " ".join(sys.argv)[:300],
+                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        handle.flush()
+        _held[self.path] = (handle, 1)
+        return self
+
+    def release(self):
+        handle, count = _held.pop(self.path, (None, 0))
+        if handle is None:
+            return
+        if count > 1:
+            _held[self.path] = (handle, count - 1)
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _describe_holder(text):
+    try:
+        holder = json.loads(text)
+        return (f"pid {holder['pid']} on {holder['host']}, started {holder['started']}: "
+                f"{holder['command']}")
+    except (ValueError, KeyError, TypeError):
+        return "holder unknown"

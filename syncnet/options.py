@@ -1,0 +1,131 @@
+"""Typed options, each with its one default, its help text and its valid range.
+
+The scripts build their argparse options from these fields (syncnet.cli.add_options), the API
+takes them by name, and the batch runner passes them to its workers: a default is written
+here and nowhere else. A bad value raises one InputError that names the option and its range.
+"""
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .errors import InputError
+
+
+def _option(default, help, *, minimum=None, maximum=None, above=None, below=None, kind=float):
+    """A dataclass field with its help text and the range a value must lie in."""
+    limits = {"minimum": minimum, "maximum": maximum, "above": above, "below": below, "kind": kind}
+    return field(default=default, metadata={"help": help, **limits})
+
+
+def _range_text(meta):
+    noun = "an integer" if meta["kind"] is int else "a number"
+    bounds = []
+    if meta["above"] is not None:
+        bounds.append(f"> {meta['above']:g}")
+    if meta["minimum"] is not None:
+        bounds.append(f">= {meta['minimum']:g}")
+    if meta["below"] is not None:
+        bounds.append(f"< {meta['below']:g}")
+    if meta["maximum"] is not None:
+        bounds.append(f"<= {meta['maximum']:g}")
+    return f"{noun} {' and '.join(bounds)}" if bounds else noun
+
+
+def _checked(name, value, meta):
+    """`value` as the field's type, or InputError naming `--name` and its valid range."""
+    kind = meta["kind"]
+    wanted = _range_text(meta)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"--{name} {value!r}: expected {wanted}")
+    if kind is int:
+        if not isinstance(value, numbers.Integral) and not float(value).is_integer():
+            raise InputError(f"--{name} {value}: expected {wanted}")
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise InputError(f"--{name} {value}: expected {wanted}")
+    fails = ((meta["minimum"] is not None and value < meta["minimum"])
+             or (meta["maximum"] is not None and value > meta["maximum"])
+             or (meta["above"] is not None and value <= meta["above"])
+             or (meta["below"] is not None and value >= meta["below"]))
+    if fails:
+        raise InputError(f"--{name} {value:g}: expected {wanted}")
+    return value
+
+
+class _Validated:
+    """Checks every field on construction; values are stored as the field's type."""
+
+    def __post_init__(self):
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if "kind" in spec.metadata and not (value is None and spec.default is None):
+                object.__setattr__(self, spec.name, _checked(spec.name, value, spec.metadata))
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class PipelineOptions(_Validated):
+    """run_pipeline's face-track steps, with the reference's defaults."""
+    facedet_scale: float = _option(0.25, "frames are resized by this factor for face detection",
+                                   above=0, maximum=4)
+    facedet_conf: float = _option(0.9, "face detections need a score above this (the reference's 0.9)",
+                                  minimum=0, below=1)
+    crop_scale: float = _option(0.40, "margin added around the face box when cropping", minimum=0, maximum=4)
+    min_track: int = _option(100, "a track needs more detections than this (frames)", minimum=0, kind=int)
+    frame_rate: int = _option(25, "frame rate of the face crops", minimum=1, maximum=1000, kind=int)
+    num_failed_det: int = _option(25, "frames without a detection that a track may bridge", minimum=0, kind=int)
+    min_face_size: int = _option(100, "mean face size a track needs (pixels)", minimum=0, kind=int)
+
+
+@dataclass(frozen=True)
+class ScoringOptions(_Validated):
+    """SyncNet's evaluation of a face video, with the reference's defaults."""
+    batch_size: int = _option(20, "windows per network batch", minimum=1, maximum=100000, kind=int)
+    vshift: int = _option(15, "offsets tried: -vshift..+vshift frames", minimum=0, maximum=10000, kind=int)
+
+
+@dataclass(frozen=True)
+class OutputOptions(_Validated):
+    """What run_syncnet derives from the scores: the consensus offset and who speaks when."""
+    min_conf: float = _option(3.0, "tracks with at least this confidence vote on the consensus offset",
+                              above=0)
+    speaker_threshold: float = _option(
+        3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which weights, on which device. None means the official file in its usual places."""
+    syncnet_model: Optional[str] = None
+    s3fd_model: Optional[str] = None
+    device: str = "auto"
+
+
+def option_names(*groups):
+    return [spec.name for group in groups for spec in dataclasses.fields(group)]
+
+
+def with_options(groups, options):
+    """`groups` (option instances) with the fields that `options` names replaced. A name no
+    group has, or a bad value, raises InputError before anything runs."""
+    known = set(option_names(*(type(group) for group in groups)))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+    return tuple(group.replace(**{name: value for name, value in options.items()
+                                  if name in option_names(type(group))})
+                 for group in groups)
+
+
+def as_dict(*instances):
+    """The options' values by name, for records such as dataset.json."""
+    values = {}
+    for instance in instances:
+        values.update(dataclasses.asdict(instance))
+    return values

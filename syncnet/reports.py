@@ -1,0 +1,60 @@
+"""The text the commands print: the reference's result lines, and our one-line summaries.
+
+Formatting lives here so that every command words a result the same way; only the commands
+print it.
+"""
+import numpy as np
+
+from .media import FRAME_RATE
+
+
+def demo_report(score):
+    """What the reference demo printed after loading the model: the length warning when audio
+    and video differ, the compute time, the framewise confidence, and the three result lines."""
+    lines = []
+    if score.lengths_differ:
+        lines.append("WARNING: Audio (%.4fs) and video (%.4fs) lengths are different."
+                     % (score.audio_seconds, score.n_frames / FRAME_RATE))
+    lines.append("Compute time %.3f sec." % score.seconds)
+    with np.printoptions(formatter={"float": "{: 0.3f}".format}):
+        lines += ["Framewise conf: ", str(score.summary.framewise_conf)]
+    lines.append(result_lines(score.summary.offset, score.summary.min_dist, score.summary.confidence))
+    lines += edge_warning(score.summary.offset, len(score.summary.mean_dists) // 2)
+    return "\n".join(lines)
+
+
+def result_lines(offset, min_dist, confidence):
+    """The reference's three result lines, byte for byte."""
+    return "AV offset: \t%d \nMin dist: \t%.3f\nConfidence: \t%.3f" % (offset, min_dist, confidence)
+
+
+def edge_warning(offset, vshift):
+    """A note when the best offset is the largest one searched: the true lag may lie beyond it."""
+    if vshift and abs(offset) == vshift:
+        return [f"Note: the best offset, {offset:+d}, is at the edge of the searched range "
+                f"(-{vshift}..+{vshift}), so the true offset may lie outside it: rerun with a "
+                "larger --vshift to search further."]
+    return []
+
+
+def track_report(track, crop_path, vshift):
+    """run_syncnet's block for one face track, named by its crop file."""
+    if not track.scored:
+        return f"{crop_path} (frames {track.start_frame}-{track.end_frame}): not scored, no audio for its frames"
+    lines = [f"{crop_path} (frames {track.start_frame}-{track.end_frame})",
+             result_lines(track.offset, track.min_dist, track.confidence)]
+    return "\n".join(lines + edge_warning(track.offset, vshift))
+
+
+def describe_shift(target, offset, shift, rate):
+    """One line for the user: what was written, and which way the audio moved."""
+    if offset == 0:
+        return f"Wrote {target}: offset 0, the audio is unchanged."
+    way = "delayed" if offset > 0 else "advanced"
+    return (f"Wrote {target}: audio {way} by {abs(offset)} frame(s) "
+            f"({abs(shift)} samples at {rate} Hz).")
+
+
+def written(paths):
+    """One line listing the files a command wrote."""
+    return "Wrote " + ", ".join(str(path) for path in paths)

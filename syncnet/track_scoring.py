@@ -1,0 +1,67 @@
+"""run_syncnet's stage: SyncNet on every face track that run_pipeline cropped, and the results written.
+
+It reads what a completed run_pipeline left (pipeline.json, tracks.pckl and pycrop/), scores
+each crop as the demo does, and writes activesd.pckl, offsets.txt/json and speakers.json from
+one set of TrackResults.
+"""
+import dataclasses
+import logging
+import os
+
+import numpy as np
+
+from .errors import InputError, TooShortError
+from .face_scoring import score_face_video
+from .fileio import load_pickle
+from .layout import fresh_owned_dir, remove_owned_dir
+from .locking import FolderLock
+from .options import OutputOptions, ScoringOptions
+from .results import VideoResult, track_result, write_results
+
+log = logging.getLogger(__name__)
+
+
+def read_tracks(layout, step):
+    """The tracks.pckl of a completed pipeline, with every crop file it implies checked."""
+    record = layout.require_pipeline(step)
+    path = layout.work_file("tracks.pckl")
+    try:
+        tracks = load_pickle(path)
+    except Exception as error:
+        raise InputError(f"cannot read {path} ({error}): run run_pipeline.py again") from None
+    if not isinstance(tracks, list) or len(tracks) != record.get("n_tracks"):
+        raise InputError(f"{path} does not match {layout.work_file('pipeline.json')}: run run_pipeline.py again")
+    for index in range(len(tracks)):
+        if not os.path.isfile(layout.crop_file(index)):
+            raise InputError(f"{layout.crop_file(index)} is missing: run run_pipeline.py again")
+    return record, tracks
+
+
+def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOptions(), *,
+                 videofile=None, quiet=True):
+    """Score every track of `layout`; returns the VideoResult, with the result files written.
+
+    `get_network()` gives the loaded SyncNet (syncnet.inference.InferenceSyncNet); it is called
+    only when there is a track to score. A track whose audio ended before it had any window
+    to score is kept, unscored (NaN), with a warning.
+    """
+    with layout.lock(), FolderLock(layout.tmp):
+        record, tracks = read_tracks(layout, "run_syncnet.py")
+        results = []
+        for index, entry in enumerate(tracks):
+            crop = layout.crop_file(index)
+            scratch = fresh_owned_dir(layout.tmp, "choose another --data_dir or --reference")
+            try:
+                score = score_face_video(get_network(), crop, scratch, scoring, quiet=quiet)
+                summary, dists = score.summary, score.dists
+            except TooShortError as error:
+                log.warning("track %d is not scored: %s", index, error)
+                summary, dists = None, np.zeros((0, 2 * scoring.vshift + 1), dtype=np.float32)
+            results.append(track_result(index, entry, summary, dists))
+        remove_owned_dir(layout.tmp)
+        if not tracks:
+            log.warning("no face tracks in %s: writing empty results", layout.crop)
+        result = VideoResult(video=os.fspath(videofile) if videofile else record.get("videofile", ""),
+                             n_frames=record["n_frames"], tracks=results, reference=layout.reference)
+        files = write_results(layout.work, result, outputs.speaker_threshold)
+    return dataclasses.replace(result, files=files)

@@ -1,0 +1,189 @@
+"""What several test modules share: where the shared data is, how scripts are run, lavfi clips,
+and independent oracles of the reference's arithmetic.
+
+The oracles restate SPEC.md with numpy and scipy (the reference's own tools), never with the
+project's code, so a test that compares against them can fail when the project is wrong.
+"""
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import signal
+from scipy.io import wavfile
+
+from syncnet import media
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# SYNCNET_TEST_DEVICE=cuda runs the golden demo, feature, S3FD and pipeline tests on the GPU.
+TEST_DEVICE = os.environ.get("SYNCNET_TEST_DEVICE", "cpu")
+
+TWOFACE = "twoface"
+# What the shared twoface run passes to run_syncnet beyond the reference's options: a forced
+# shift for --write_synced (the stand-in weights' confidence, ~0.01, passes no --min_conf), and
+# a threshold at which their near-zero per-frame confidences still name speakers.
+TWOFACE_SYNC_OFFSET = 2
+TWOFACE_SPEAKER_THRESHOLD = 0.0
+
+# 224x224, the size of a face crop, so that demo_syncnet can score these clips too.
+LAVFI_VIDEO = "testsrc2=size={size}:rate={rate}:duration={seconds}"
+LAVFI_AUDIO = "sine=frequency=440:sample_rate={rate}:duration={seconds}"
+
+
+def shared_dir():
+    configured = os.environ.get("SYNCNET_SHARED")
+    return Path(configured) if configured else REPO_ROOT.parent / "shared"
+
+
+def need(path):
+    """Return `path` if it exists; otherwise skip the test, or fail it under CI."""
+    path = Path(path)
+    if not path.exists():
+        message = f"missing test data: {path} (set SYNCNET_SHARED to the shared folder)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def run_script(script, *args, cwd, check=True, timeout=900, **popen):
+    """Run a top-level script in a subprocess; with `check`, it must succeed without a traceback."""
+    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+                            cwd=cwd, capture_output=True, text=True, timeout=timeout, **popen)
+    if check:
+        assert result.returncode == 0, f"{script} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        assert "Traceback" not in result.stderr
+    return result
+
+
+def make_clip(path, seconds=2.0, fps=25, audio_rate=16000, channels=1, video=True, audio=True, size="224x224",
+              extra=()):
+    """A lavfi test pattern with a sine tone, through the project's ffmpeg."""
+    args = []
+    if video:
+        args += ["-f", "lavfi", "-i", LAVFI_VIDEO.format(size=size, rate=fps, seconds=seconds)]
+    if audio:
+        args += ["-f", "lavfi", "-i", LAVFI_AUDIO.format(rate=audio_rate, seconds=seconds)]
+    if video:
+        args += ["-c:v", "mpeg4", "-q:v", "5"]
+    if audio:
+        args += ["-c:a", "aac", "-ac", str(channels), "-ar", str(audio_rate)]
+    media.run_ffmpeg([*args, *extra, str(path)], f"make the test clip {path}")
+    return path
+
+
+def reference_summary(dists, vshift=15):
+    """SPEC.md step 6 in numpy: (offset, min dist, confidence) of an N x (2*vshift+1) array."""
+    mean_dists = np.asarray(dists, dtype=np.float64).mean(axis=0)
+    best = int(np.argmin(mean_dists))
+    return vshift - best, float(mean_dists[best]), float(np.median(mean_dists) - mean_dists[best])
+
+
+def reference_frame_confidence(dists):
+    """run_visualise's per-frame confidence as SPEC.md states it, with scipy's medfilt."""
+    from scipy.signal import medfilt
+
+    dists = np.asarray(dists, dtype=np.float64)
+    mean_dists = dists.mean(axis=0)
+    best = int(np.argmin(mean_dists))
+    padded = np.concatenate([[10.0] * 3, dists[:, best], [10.0] * 3])
+    return medfilt(np.median(mean_dists) - padded, kernel_size=9)
+
+
+def runs_of(values):
+    """[(value, first index, last index)] of the runs of equal, non-None values."""
+    runs, position = [], 0
+    for value, group in itertools.groupby(values):
+        length = len(list(group))
+        if value is not None:
+            runs.append((value, position, position + length - 1))
+        position += length
+    return runs
+
+
+def decoded_audio(video, tmp_path):
+    """The audio of `video` at its own rate and channel count, as ffmpeg decodes it."""
+    wav = tmp_path / f"{video.name}.wav"
+    media.extract_audio(video, wav, resync=False, rate=None, channels=None)
+    return wavfile.read(wav)
+
+
+def video_packets(video, tmp_path):
+    """Size and checksum of every video packet, read by stream copy (no decoding)."""
+    listing = tmp_path / f"{video.name}.framemd5"
+    media.run_ffmpeg(["-i", str(video), "-map", "0:v", "-c", "copy", "-f", "framemd5", str(listing)],
+                     f"list the packets of {video}")
+    return [line.split(",")[-2:] for line in listing.read_text().splitlines() if not line.startswith("#")]
+
+
+def measured_lag(original, shifted):
+    """Where the cross-correlation of the two signals peaks: positive = `shifted` is later."""
+    correlation = signal.correlate(shifted.astype(float), original.astype(float), mode="full", method="fft")
+    return int(np.argmax(correlation)) - (len(original) - 1)
+
+
+def assert_shifted_exactly(original, shifted, samples):
+    assert shifted.shape == original.shape, "the copy keeps the original length"
+    assert measured_lag(original, shifted) == samples
+    if samples >= 0:
+        np.testing.assert_array_equal(shifted[:samples], 0)
+        np.testing.assert_array_equal(shifted[samples:], original[:len(original) - samples])
+    else:
+        np.testing.assert_array_equal(shifted[len(shifted) + samples:], 0)
+        np.testing.assert_array_equal(shifted[:len(shifted) + samples], original[-samples:])
+
+
+class mounted_tmpfs:
+    """A small tmpfs at `path` for the test's duration: a full disk (`size`) or a read-only folder.
+
+    Mounting needs root (as in CI); elsewhere the test is skipped, or failed under CI.
+    """
+
+    def __init__(self, path, size="1m", read_only=False):
+        self.path, self.size, self.read_only = Path(path), size, read_only
+
+    def __enter__(self):
+        if os.geteuid() != 0:
+            message = "mounting a tmpfs needs root"
+            if IN_CI:
+                pytest.fail(message)
+            pytest.skip(message)
+        self.path.mkdir(parents=True, exist_ok=True)
+        options = f"{'ro,' if self.read_only else ''}size={self.size}"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.path)], check=True)
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", "-l", str(self.path)], check=True)
+
+
+def wait_for_line(stream, *texts, timeout=120):
+    """Read `stream` until every one of `texts` has appeared in a line; returns the lines read."""
+    import time
+
+    seen, missing = [], set(texts)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = stream.readline()
+        if not line:
+            raise AssertionError(f"the process ended before printing {missing}: {''.join(seen)[-2000:]}")
+        seen.append(line)
+        missing -= {text for text in missing if text in line}
+        if not missing:
+            return seen
+    raise AssertionError(f"no {missing} within {timeout} s")
+
+
+def assert_refused(result, *words):
+    """A failed run: non-zero exit, no traceback, and one last line with `error` and every word."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "error" in message, result.stderr
+    for word in words:
+        assert word.lower() in message.lower(), (word, message)
+    return message
