@@ -49,14 +49,14 @@ def main(argv=None):
         result = VideoScorer.from_options(model_options(args)).score_tracks(
             args.data_dir, args.reference, scoring, outputs, videofile=args.videofile or None, quiet=args.quiet)
         for track in result.tracks:
-            print(track_report(track, layout.crop_file(track.track), scoring.vshift))
+            print(track_report(track, os.path.join(layout.crop, track.file), scoring.vshift))
         if not result.tracks:
             print(f"No face track in {layout.crop}: the results list none.")
         paths = list(result.files.values())
         if args.write_synced:
             offset = args.offset if args.offset is not None else consensus_offset(result.tracks, outputs.min_conf)
             synced = os.path.join(layout.avi, "video_synced.avi")
-            shift, rate = write_synced(layout.video, synced, offset)
+            shift, rate = write_synced(result.converted, synced, offset)
             print(describe_shift(synced, offset, shift, rate))
         print(written(paths))
     return 0

@@ -67,9 +67,10 @@ class VideoScorer:
             self._detector = load_s3fd(self.models.s3fd_model, self.models.device)
         return self._detector
 
-    def load(self):
-        """Load both networks now: a missing or damaged model file fails here, before any video."""
-        return self.syncnet, self.detector
+    def load(self, detector=True):
+        """Load the networks now (S3FD unless `detector` is False): a missing or damaged model
+        file fails here, before any video."""
+        return self.syncnet, self.detector if detector else None
 
     # ------------------------------------------------------------------ the stages
 

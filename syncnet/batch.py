@@ -1,29 +1,30 @@
 """The batch runner: the whole pipeline and SyncNet on many videos, resumable, with one summary.
 
-Each video gets its own folders under the data folder, named by layout.reference_for, and
-runs through the same orchestrator as the scripts (syncnet.api.VideoScorer). What has been
-done is appended to DATA_DIR/batch_state.jsonl, one JSON line per video, keyed on the video's
-absolute path, size and mtime: a rerun skips those videos (and failed ones too, unless
-retry_failed), and redoes any that changed. A video that fails is recorded with its error and
-the batch goes on. DATA_DIR/summary.csv and summary.json list every input video: one 'video'
-row each, then one 'track' row per face track. The command is syncnet.cli.batch.
+Each video gets its own folders under the data folder, named by layout.reference_for, and runs
+through the same orchestrator as the scripts (syncnet.api.VideoScorer; see batch_worker). An
+engine hands the videos to workers: `local` (this machine, local_engine) or `ray` (a Ray
+cluster, ray_engine). What has been done is recorded per video, keyed on its path (or URI),
+size and version (mtime, or an object's ETag), with a fingerprint of the options: a rerun
+skips those videos (and failed ones too, unless retry_failed), and redoes any that changed or
+were scored with other options. A video that fails is recorded with its error and the batch
+goes on. The data folder gets summary.csv, summary.json and summary.parquet: one 'video' row
+per input, then one 'track' row per face track. The command is syncnet.cli.batch.
 """
-import concurrent.futures
 import csv
 import glob
+import hashlib
+import io
 import json
 import logging
-import multiprocessing
 import os
 import re
-import sys
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Optional
 
-from .errors import InputError, WeightsError, describe_error
-from .fileio import atomic_path, save_json
-from .layout import FOLDERS, Layout, reference_for, remove_abandoned, remove_owned_dir
+from . import storage
+from .curation import MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, manifest_rows
+from .errors import InputError
+from .layout import FOLDERS
 from .options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
 
 log = logging.getLogger("syncnet.batch")
@@ -31,11 +32,22 @@ log = logging.getLogger("syncnet.batch")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv",
                     ".ts", ".3gp")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
-STATE_FILE = "batch_state.jsonl"
-SUMMARY_FILES = ("summary.csv", "summary.json")
+STATE_FILE = "batch_state.jsonl"      # in a local data folder: one JSON line per video
+STATE_PREFIX = "batch_state"          # in object storage: one object per video (objects cannot grow)
+SUMMARY_FILES = ("summary.csv", "summary.json", "summary.parquet")
 DEFAULT_KEEP = ("pyavi", "pycrop", "pywork")
 TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "confidence")
 COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "error")
+ENGINES = ("local", "ray")
+# The exit status of a batch in which some video failed (0 with --allow_failures).
+EXIT_SOME_FAILED = 3
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
+    num_cpus: float = 1.0           # per worker actor
+    num_gpus: float = 0.0           # per worker actor; fractions share a GPU
 
 
 @dataclass(frozen=True)
@@ -47,11 +59,41 @@ class BatchConfig:
     outputs: OutputOptions = OutputOptions()
     models: ModelOptions = ModelOptions()
     keep: frozenset = frozenset(DEFAULT_KEEP)
-    workers: int = 1
+    workers: Optional[int] = None   # None: the engine's default
     retry_failed: bool = False
     reuse_faces: bool = False
+    engine: str = "local"
+    max_retries: int = 2            # how often a video is retried after its worker died
+    scratch_dir: Optional[str] = None  # workers' local disk for each video's folders (default: the system's)
+    curate: Optional[CurationOptions] = None
+    whole_frames: bool = False      # no face tracks: every frame resized to 224x224, one "track" (wav2lip-lrs)
+    ray: RayOptions = RayOptions()
     quiet: bool = True
     debug: bool = False
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise InputError(f"--engine {self.engine!r}: expected one of {', '.join(ENGINES)}")
+        if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 1):
+            raise InputError(f"--workers {self.workers}: expected an integer >= 1")
+        if self.max_retries < 0:
+            raise InputError(f"--max_retries {self.max_retries}: expected an integer >= 0")
+        if self.whole_frames and self.curate is not None:
+            raise InputError("curation needs face tracks; it cannot run on whole frames")
+
+    @property
+    def in_place(self):
+        """True when videos are built right in the data folder (the local engine on a local
+        folder); else each worker builds in its scratch and publishes what `keep` keeps."""
+        return self.engine == "local" and not storage.is_uri(self.data_dir)
+
+    def fingerprint(self):
+        """A short hash of everything that changes a video's results: a record made with
+        other options is not reused."""
+        settings = {"pipeline": asdict(self.pipeline), "scoring": asdict(self.scoring),
+                    "outputs": asdict(self.outputs), "models": [self.models.syncnet_model, self.models.s3fd_model],
+                    "curate": asdict(self.curate) if self.curate else None, "whole_frames": self.whole_frames}
+        return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -63,7 +105,12 @@ class BatchReport:
     n_skipped: int
     records: list = field(default_factory=list)
     summary_files: tuple = ()
+    manifest_files: tuple = ()
     interrupted: bool = False   # stopped before every video had run
+
+    @property
+    def any_failed(self):
+        return any(record["status"] != "ok" for record in self.records)
 
 
 def parse_keep(text):
@@ -86,6 +133,8 @@ def default_workers(device):
     return max(1, min(4, (os.cpu_count() or 1) // 2))
 
 
+# ------------------------------------------------------------------ inputs
+
 # A comment starts at a '#' that begins the line or follows a space, so 'take#2.mp4' is a path.
 _COMMENT = re.compile(r"(^|\s)#.*$")
 
@@ -94,21 +143,26 @@ def read_list_file(path):
     """The paths a list file names, one per line; '#' starts a comment. Bytes that are not UTF-8
     are kept as the file system would take them; a line that cannot be a path (a NUL byte) is
     kept too, to be recorded as failed."""
-    with open(path, "rb") as handle:
-        lines = handle.read().splitlines()
+    data = storage.read_bytes(path)
     paths = []
-    for raw in lines:
+    for raw in data.splitlines():
         line = _COMMENT.sub("", os.fsdecode(raw)).strip()
         if line:
             paths.append(line)
     return paths
 
 
+def _is_video(name):
+    return name.lower().endswith(VIDEO_EXTENSIONS)
+
+
 def _videos_in(item):
     """The videos that one INPUT names, in a stable order."""
+    if storage.is_uri(item):
+        return _objects_in(item)
     if os.path.isdir(item):
         return sorted(os.path.join(item, name) for name in os.listdir(item)
-                      if name.lower().endswith(VIDEO_EXTENSIONS) and os.path.isfile(os.path.join(item, name)))
+                      if _is_video(name) and os.path.isfile(os.path.join(item, name)))
     if os.path.isfile(item) and item.lower().endswith(LIST_EXTENSIONS):
         return read_list_file(item)
     if os.path.isfile(item):
@@ -118,15 +172,32 @@ def _videos_in(item):
     raise InputError(f"{item}: no such video, folder, list file or glob pattern")
 
 
+def _objects_in(uri):
+    """An object-storage INPUT: a video object, a list-file object, a prefix of videos, or a glob."""
+    import fnmatch
+
+    if any(char in uri for char in "*?["):
+        prefix = re.split(r"[*?\[]", uri, maxsplit=1)[0].rpartition("/")[0]
+        return [found for found in storage.list_files(prefix) if fnmatch.fnmatchcase(found, uri)]
+    if uri.lower().endswith(LIST_EXTENSIONS) and storage.stat(uri)[0] is not None:
+        return read_list_file(uri)
+    if _is_video(uri) and storage.stat(uri)[0] is not None:
+        return [uri]
+    found = [path for path in storage.list_files(uri.rstrip("/")) if _is_video(path)]
+    if not found:
+        raise InputError(f"{uri}: no such video object, list file or prefix of videos")
+    return found
+
+
 def _identity(path):
     """What makes two names one file: its real path (symlinks, '..' and loops resolved)."""
-    if "\0" in path:
+    if "\0" in path or storage.is_uri(path):
         return path
     return os.path.realpath(path)
 
 
 def collect_videos(inputs):
-    """Absolute paths of the videos the inputs name, each file once, in the order given.
+    """Absolute paths (or URIs) of the videos the inputs name, each file once, in the order given.
 
     Paths in a list file are taken from the current folder; a missing or impossible one is
     kept, to be recorded as failed.
@@ -138,7 +209,7 @@ def collect_videos(inputs):
         if not found:
             log.warning("%s: no video found", item)
         for path in found:
-            path = path if "\0" in path else os.path.abspath(path)
+            path = path if storage.is_uri(path) else os.path.abspath(path)
             identity = _identity(path)
             if identity not in seen:
                 seen.add(identity)
@@ -149,8 +220,10 @@ def collect_videos(inputs):
 
 
 def video_key(path):
-    """(path, size, mtime_ns): what a done video is recognised by. Size and mtime are None when
-    the file cannot be read."""
+    """(path, size, version): what a done video is recognised by. The version is the mtime of
+    a file, the ETag of an object; size and version are None when it cannot be read."""
+    if storage.is_uri(path):
+        return (path, *storage.stat(path))
     try:
         status = os.stat(path)
     except (OSError, ValueError):  # ValueError: a NUL byte in the name
@@ -158,23 +231,29 @@ def video_key(path):
     return (path, status.st_size, status.st_mtime_ns)
 
 
-def _record_key(record):
-    return (record["video"], record["size"], record["mtime_ns"])
+def record_key(record):
+    return (record["video"], record["size"], record.get("etag") if "etag" in record else record.get("mtime_ns"))
+
+
+# ------------------------------------------------------------------ state
 
 
 def read_state(path):
-    """The latest record of every video in the state file; a damaged line (a run killed while
-    writing it) is skipped."""
-    state = {}
+    """The latest record of every video in a state file; a damaged line (a run killed while
+    writing it) is skipped, with a warning."""
+    state, damaged = {}, 0
     if not os.path.isfile(path):
         return state
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
                 record = json.loads(line)
-                state[_record_key(record)] = record
+                state[record_key(record)] = record
             except (ValueError, KeyError, TypeError):
-                continue
+                damaged += 1
+    if damaged:
+        log.warning("%s: skipped %d unreadable line(s) (a run killed while writing): their videos run again",
+                    path, damaged)
     return state
 
 
@@ -192,193 +271,34 @@ def append_state(path, record):
         os.fsync(handle.fileno())
 
 
-# One scorer per process, made at its first video, so the networks load once per worker.
-_scorers = {}
+class StateStore:
+    """The records of a data folder: a JSON-lines file locally, one object per video in object
+    storage (where nothing can be appended to)."""
 
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
 
-def _scorer_for(models):
-    from .api import VideoScorer
-
-    if models not in _scorers:
-        _scorers.clear()
-        _scorers[models] = VideoScorer.from_options(models)
-    return _scorers[models]
-
-
-def is_fatal(error):
-    """A missing or damaged model file fails every video alike: stop the batch instead."""
-    from detectors.s3fd import WeightsError as S3FDWeightsError
-
-    return isinstance(error, (WeightsError, S3FDWeightsError))
-
-
-def process_video(config, key):
-    """Run the pipeline and SyncNet on one video; returns its state record.
-
-    Any failure but a model-file one is recorded in the record. Folders not in `keep` are
-    deleted afterwards, whatever happened.
-    """
-    video, size, mtime_ns = key
-    reference = reference_for(video)
-    record = {"video": video, "size": size, "mtime_ns": mtime_ns, "reference": reference,
-              "status": "ok", "error": None, "n_frames": None, "tracks": []}
-    started = time.time()
-    log.info("%s: started", video)
-    try:
-        result = _scorer_for(config.models).score(
-            video, work_dir=config.data_dir, reference=reference, pipeline=config.pipeline,
-            scoring=config.scoring, outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
-        record["n_frames"] = result.n_frames
-        record["tracks"] = [{"track": t.track, "start_frame": t.start_frame, "end_frame": t.end_frame,
-                             "offset": t.offset, "min_dist": _plain(t.min_dist),
-                             "confidence": _plain(t.confidence)}
-                            for t in result.tracks]
-    except Exception as error:
-        if is_fatal(error):
-            raise
-        record["status"], record["error"] = "failed", describe_error(error)
-        log.debug("%s failed", video, exc_info=True)  # the traceback, with --debug
-    finally:
-        for name in set(FOLDERS) - config.keep:
-            remove_owned_dir(os.path.join(config.data_dir, name, reference))
-    record["seconds"] = round(time.time() - started, 3)
-    return record
-
-
-def _plain(value):
-    return None if value != value else value  # NaN (an unscored track) is null in JSON
-
-
-def _start_worker(threads, quiet, debug, parent):
-    import signal
-
-    import torch
-
-    from .cli import setup_logging
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the batch decides
-    _die_with(parent)
-    torch.set_num_threads(threads)
-    setup_logging("syncnet-batch", quiet, debug)
-
-
-def _die_with(parent):
-    """End this worker, and the ffmpeg it runs, when the batch that started it ends, however it
-    ends (even SIGKILL).
-
-    The worker leads a process group of its own, which its ffmpeg processes join; the kernel's
-    parent-death signal (SIGTERM) makes it kill that group, and a watcher thread does the same
-    where there is no such signal. The batch stops a worker the same way: SIGKILL to its group.
-    """
-    import ctypes
-    import signal
-    import threading
-
-    def end_group(*_):
-        os.killpg(0, signal.SIGKILL)
-
-    os.setpgid(0, 0)
-    signal.signal(signal.SIGTERM, end_group)
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the batch died before the signal was armed
-        end_group()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        end_group()
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-_TRACKER_NOISE = "ignore::UserWarning:multiprocessing.resource_tracker"
-
-
-def run_videos(config, keys, stop=None):
-    """Yield the record of each video as it finishes: in this process with one worker, else
-    in `config.workers` spawned processes that share the CPU cores.
-
-    At most two videos per worker are queued at a time, so a list of 100,000 videos costs no
-    more than a few. Once `stop` (a threading.Event) is set, nothing new starts: the videos that
-    finished are still yielded, the workers are stopped, and the folders of the videos that did
-    not finish are removed.
-    """
-    stop = stop or threading.Event()
-    if config.workers == 1:
-        for key in keys:
-            if stop.is_set():
-                return
+    def read(self):
+        if not storage.is_uri(self.data_dir):
+            return read_state(os.path.join(self.data_dir, STATE_FILE))
+        state = {}
+        for uri in storage.list_files(storage.join(self.data_dir, STATE_PREFIX)):
             try:
-                record = process_video(config, key)
-            except BaseException:  # interrupted, or a model file that fails every video
-                remove_video_folders(config.data_dir, reference_for(key[0]))
-                raise
-            yield record
-        return
-    threads = max(1, (os.cpu_count() or 1) // config.workers)
-    # Stopping kills the workers, which leaves their queues' semaphores to multiprocessing's
-    # resource tracker; its warning about that, printed after our last line, is only noise.
-    if _TRACKER_NOISE not in sys.warnoptions:
-        sys.warnoptions.append(_TRACKER_NOISE)
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=config.workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker, initargs=(threads, config.quiet, config.debug, os.getpid()))
-    pending = {}
-    todo = iter(keys)
+                record = json.loads(storage.read_bytes(uri))
+                state[record_key(record)] = record
+            except (ValueError, KeyError, TypeError):
+                continue
+        return state
 
-    def fill():
-        while not stop.is_set() and len(pending) < 2 * config.workers:
-            key = next(todo, None)
-            if key is None:
-                return
-            pending[pool.submit(process_video, config, key)] = key
-
-    try:
-        fill()
-        while pending and not stop.is_set():
-            done, _ = concurrent.futures.wait(pending, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                del pending[future]
-                yield future.result()
-            fill()
-        for future in [future for future in pending if future.done() and future.exception() is None]:
-            del pending[future]  # finished while stopping: still recorded
-            yield future.result()
-    except BaseException:
-        _stop_workers(pool)
-        raise
-    finally:
-        if pending:
-            _stop_workers(pool)
-            for key in pending.values():
-                remove_video_folders(config.data_dir, reference_for(key[0]))
-        pool.shutdown(wait=True, cancel_futures=True)
+    def append(self, record):
+        if not storage.is_uri(self.data_dir):
+            append_state(os.path.join(self.data_dir, STATE_FILE), record)
+            return
+        name = hashlib.sha1(record["video"].encode("utf-8", "surrogateescape")).hexdigest() + ".json"
+        storage.write_bytes(storage.join(self.data_dir, STATE_PREFIX, name), json.dumps(record).encode("ascii"))
 
 
-def _stop_workers(pool):
-    """Kill the pool's workers and their ffmpeg now (each leads its own process group, see
-    _die_with): an interrupted batch does not wait for their videos."""
-    import signal
-
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            process.kill()
-    for process in processes:
-        process.join(timeout=10)
-
-
-def remove_video_folders(data_dir, reference):
-    """Remove the folders of a video that did not finish, staging folders of a killed worker
-    included (only those the suite made)."""
-    for name in FOLDERS:
-        remove_owned_dir(os.path.join(data_dir, name, reference))
-    remove_abandoned(Layout(data_dir, reference))
+# ------------------------------------------------------------------ summaries
 
 
 def summary_rows(records):
@@ -402,56 +322,128 @@ def summary_rows(records):
     return rows
 
 
-def write_summary(data_dir, rows):
-    csv_path, json_path = (os.path.join(data_dir, name) for name in SUMMARY_FILES)
-    # A name that is not UTF-8 is written with backslash escapes rather than failing the summary.
-    with atomic_path(csv_path) as temporary, \
-            open(temporary, "w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+# The Parquet types of the summary's columns (README, "Batch"); every column may be null.
+SUMMARY_TYPES = {"video": "string", "reference": "string", "kind": "string", "track": "int32",
+                 "start_frame": "int32", "end_frame": "int32", "offset": "int32", "min_dist": "float64",
+                 "confidence": "float64", "n_tracks": "int32", "status": "string", "error": "string"}
+MANIFEST_TYPES = {"video": "string", "reference": "string", "decision": "string", "reason": "string",
+                  "offset": "int32", "confidence": "float64", "n_tracks": "int32", "output": "string"}
+
+
+def table_bytes(rows, columns, kind):
+    """`rows` as CSV, JSON or Parquet (typed by SUMMARY_TYPES / MANIFEST_TYPES) bytes."""
+    if kind == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
-    save_json(rows, json_path)
-    return csv_path, json_path
+        writer.writerows({name: _text_value(value) for name, value in row.items()} for row in rows)
+        return text.getvalue().encode("utf-8")
+    if kind == "json":
+        return (json.dumps(rows, indent=2) + "\n").encode("ascii")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {**SUMMARY_TYPES, **MANIFEST_TYPES}
+    schema = pa.schema([(name, pa.type_for_alias(types[name])) for name in columns])
+    table = pa.Table.from_pylist([{name: _text_value(row[name]) for name in columns} for row in rows], schema)
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def _text_value(value):
+    """A cell as any reader takes it: bytes that are not UTF-8 and NUL bytes as escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").replace("\0", "\\x00")
+    return value
+
+
+def write_tables(folder, names, rows, columns):
+    """rows as names[i]'s format (.csv, .json, .parquet) in a folder or object prefix."""
+    paths = []
+    for name in names:
+        path = storage.join(folder, name)
+        storage.write_bytes(path, table_bytes(rows, columns, name.rsplit(".", 1)[1]))
+        paths.append(path)
+    return tuple(paths)
+
+
+# ------------------------------------------------------------------ the run
+
+
+def engine_runner(config):
+    """The engine's `run(config, keys, stop)`, which yields a record per video."""
+    if config.engine == "ray":
+        from .ray_engine import run_ray
+
+        return run_ray
+    from .local_engine import run_local
+
+    return run_local
+
+
+def check_models(config):
+    """A missing model file stops the batch now; in this process (the local engine's single
+    worker) a damaged one too, as the networks load."""
+    if config.engine == "local" and config.workers == 1:
+        from .batch_worker import scorer_for
+
+        scorer_for(config.models).load(detector=not config.whole_frames)
+        return
+    from .paths import find_s3fd_weights, find_syncnet_model
+
+    needed = [(find_syncnet_model, config.models.syncnet_model)]
+    if not config.whole_frames:
+        needed.append((find_s3fd_weights, config.models.s3fd_model))
+    for find, path in needed:
+        if path is None or not storage.is_uri(path):
+            find(path)
 
 
 def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
-    """Score `videos` (absolute paths, see collect_videos) as `config` says; returns a BatchReport.
+    """Score `videos` (see collect_videos) as `config` says; returns a BatchReport.
 
-    `on_plan(n_to_run)` is called once the state file has been read, and `on_record(record)` as
+    `on_plan(n_to_run)` is called once the records have been read, and `on_record(record)` as
     each video finishes (for progress). Setting `stop` (a threading.Event) ends the run early:
-    the report then says `interrupted`, and holds what finished. A missing model file
-    stops the batch before any video; so does a damaged one, found when the networks load.
+    the report then says `interrupted`, and holds what finished.
     """
-    if config.workers == 1:
-        _scorer_for(config.models).load()  # this process is the worker
-    else:
-        from .paths import find_s3fd_weights, find_syncnet_model
+    if config.engine == "local" and config.workers is None:
+        from .devices import resolve_device
 
-        find_syncnet_model(config.models.syncnet_model)
-        find_s3fd_weights(config.models.s3fd_model)
-    os.makedirs(config.data_dir, exist_ok=True)
-    state_path = os.path.join(config.data_dir, STATE_FILE)
-    state = read_state(state_path)
+        config = replace(config, workers=default_workers(resolve_device(config.models.device)))
+    check_models(config)
+    storage.make_dirs(config.data_dir)
+    store = StateStore(config.data_dir)
+    state = store.read()
     keys = [video_key(video) for video in videos]
-    todo = [key for key in keys if key not in state or (config.retry_failed and state[key]["status"] != "ok")]
-    log.info("%d video(s): %d to run with %d worker(s), %d done before",
-             len(keys), len(todo), config.workers, len(keys) - len(todo))
+    fingerprint = config.fingerprint()
+    redo = [key for key in keys if key in state and state[key].get("options") != fingerprint]
+    todo = [key for key in keys if key not in state or key in redo
+            or (config.retry_failed and state[key]["status"] != "ok")]
+    if redo:
+        log.warning("%d video(s) were scored with other options: running them again", len(redo))
+    log.info("%d video(s): %d to run, %d done before", len(keys), len(todo), len(keys) - len(todo))
     if on_plan is not None:
         on_plan(len(todo))
     failed = done = 0
     try:
-        for record in run_videos(config, todo, stop):
+        for record in engine_runner(config)(config, todo, stop):
             done += 1
-            append_state(state_path, record)
-            state[_record_key(record)] = record
+            store.append(record)
+            state[record_key(record)] = record
             failed += record["status"] != "ok"
             if on_record is not None:
                 on_record(record)
     finally:  # interrupted too: the summary holds every video recorded so far
         records = [state[key] for key in keys if key in state]
-        files = write_summary(config.data_dir, summary_rows(records))
+        summary = write_tables(config.data_dir, SUMMARY_FILES, summary_rows(records), COLUMNS)
+        manifest = ()
+        if config.curate is not None:
+            storage.make_dirs(config.curate.out_dir)
+            manifest = write_tables(config.curate.out_dir, MANIFEST_FILES, manifest_rows(records), MANIFEST_COLUMNS)
     return BatchReport(n_videos=len(keys), n_run=done, n_failed=failed, n_skipped=len(keys) - len(todo),
-                       records=records, summary_files=files, interrupted=done < len(todo))
+                       records=records, summary_files=summary, manifest_files=manifest,
+                       interrupted=done < len(todo))
 
 
 if __name__ == "__main__":  # `python -m syncnet.batch` is the syncnet-batch command

@@ -33,6 +33,11 @@ PIPELINE_RECORD = "pipeline.json"
 _STAGING = re.compile(r"^\.(?P<reference>.+)\.(?P<token>[0-9a-f]{12})\.(?:staging|retired)$")
 
 
+def crop_name(index, container="avi"):
+    """The file name of face track `index`'s crop."""
+    return f"{index:05d}.{container}"
+
+
 def check_reference(reference):
     """Refuse a reference that could name a folder outside the run's own."""
     if not reference or reference in (".", "..") or "/" in reference or os.sep in reference \
@@ -44,8 +49,10 @@ def check_reference(reference):
 
 def reference_for(video_path):
     """A reference for a video: its file name made safe, then a short hash of its absolute path,
-    so that files of the same name in different folders get folders of their own."""
-    absolute = os.path.abspath(os.fspath(video_path))
+    so that files of the same name in different folders get folders of their own. An
+    object-storage URI is its own absolute name."""
+    video_path = os.fspath(video_path)
+    absolute = video_path if "://" in video_path else os.path.abspath(video_path)
     stem = os.path.splitext(os.path.basename(absolute))[0]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._")[:60] or "video"
     digest = hashlib.sha1(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:8]
@@ -110,8 +117,12 @@ class _LockedScratch:
             self._lock.release()
             raise
 
-    def __exit__(self, *exc):
-        self._lock.release()
+    def __exit__(self, error_type, *_):
+        try:
+            if error_type is not None:  # a failed run leaves nothing there (a full disk stays usable)
+                remove_owned_dir(self.path)
+        finally:
+            self._lock.release()
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,7 @@ class Layout:
     data_dir: str
     reference: str
     name: Optional[str] = None
+    container: str = "avi"  # of the converted video and the crops (PipelineOptions.container)
 
     def __post_init__(self):
         check_reference(self.reference)
@@ -154,7 +166,7 @@ class Layout:
     @property
     def video(self):
         """The input converted to 25 fps."""
-        return os.path.join(self.avi, "video.avi")
+        return os.path.join(self.avi, f"video.{self.container}")
 
     @property
     def audio(self):
@@ -162,7 +174,7 @@ class Layout:
         return os.path.join(self.avi, "audio.wav")
 
     def crop_file(self, index):
-        return os.path.join(self.crop, "%05d.avi" % index)
+        return os.path.join(self.crop, crop_name(index, self.container))
 
     def work_file(self, name):
         return os.path.join(self.work, name)
@@ -181,12 +193,13 @@ class Layout:
             return None
 
     def require_pipeline(self, step):
-        """The completed pipeline's record; refuses when run_pipeline has not completed here."""
+        """The completed pipeline's record and the Layout with its container; refuses when
+        run_pipeline has not completed here."""
         record = self.pipeline_record()
         if record is None or not record.get("complete"):
             raise InputError(f"{self.work} holds no completed run_pipeline.py run (no {PIPELINE_RECORD}): "
                              f"run run_pipeline.py with this --data_dir and --reference before {step}")
-        return record
+        return record, dataclasses.replace(self, container=record.get("options", {}).get("container", "avi"))
 
 
 class StagedPipeline:

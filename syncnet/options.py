@@ -19,6 +19,11 @@ def _option(default, help, *, minimum=None, maximum=None, above=None, below=None
     return field(default=default, metadata={"help": help, **limits})
 
 
+def _choice(default, help, choices):
+    """A dataclass field that takes one of `choices`."""
+    return field(default=default, metadata={"help": help, "choices": tuple(choices), "kind": str})
+
+
 def _range_text(meta):
     noun = "an integer" if meta["kind"] is int else "a number"
     bounds = []
@@ -62,11 +67,17 @@ class _Validated:
     def __post_init__(self):
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
-            if "kind" in spec.metadata and not (value is None and spec.default is None):
+            if "choices" in spec.metadata:
+                if value not in spec.metadata["choices"]:
+                    raise InputError(f"--{spec.name} {value!r}: expected one of {', '.join(spec.metadata['choices'])}")
+            elif "kind" in spec.metadata and not (value is None and spec.default is None):
                 object.__setattr__(self, spec.name, _checked(spec.name, value, spec.metadata))
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+CONTAINERS = ("avi", "mp4")
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,8 @@ class PipelineOptions(_Validated):
     frame_rate: int = _option(25, "frame rate of the face crops", minimum=1, maximum=1000, kind=int)
     num_failed_det: int = _option(25, "frames without a detection that a track may bridge", minimum=0, kind=int)
     min_face_size: int = _option(100, "mean face size a track needs (pixels)", minimum=0, kind=int)
+    container: str = _choice("avi", "the converted video and the face crops: avi (the reference's: XVID crops with "
+                             "PCM audio) or mp4 (LatentSync's evaluation: mp4v crops with AAC audio)", CONTAINERS)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Everything is built in staging folders (syncnet.layout.StagedPipeline) and swapp
 end, so a failed or interrupted run leaves the previous run's folders, its detections
 included, exactly as they were.
 """
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from .tracking import track_faces
 log = logging.getLogger(__name__)
 
 CROP_SIZE = 224
+# How each container's face crops are written: OpenCV's video codec, and the audio codec ffmpeg muxes.
+CROP_CODECS = {"avi": ("XVID", "copy"), "mp4": ("mp4v", "aac")}
 
 
 @dataclass(frozen=True)
@@ -58,19 +61,21 @@ def read_saved_faces(layout):
     return check_faces(faces, f"--reuse_faces: {path}")
 
 
-def check_faces_match_frames(faces, frame_paths, source):
+def check_faces_match_frames(faces, frame_paths, source, remedy):
     if len(faces) != len(frame_paths):
-        raise InputError(f"{source} has detections for {len(faces)} frames but the video has "
-                         f"{len(frame_paths)}; run without --reuse_faces to detect again")
+        raise InputError(f"{source} has detections for {len(faces)} frames but the converted video has "
+                         f"{len(frame_paths)}; {remedy}")
 
 
 def crop_track(track, frame_paths, crop_path, audio_path, scratch, options):
     """Write the 224x224 face video of one track with its audio; returns the tracks.pckl entry."""
     smoothed = smooth_track(track["bbox"])
-    silent = os.path.join(scratch, os.path.basename(crop_path)[:-4] + "t.avi")
-    writer = cv2.VideoWriter(silent, cv2.VideoWriter_fourcc(*"XVID"), options.frame_rate, (CROP_SIZE, CROP_SIZE))
+    fourcc, audio_codec = CROP_CODECS[options.container]
+    stem, extension = os.path.splitext(os.path.basename(crop_path))
+    silent = os.path.join(scratch, stem + "t" + extension)
+    writer = cv2.VideoWriter(silent, cv2.VideoWriter_fourcc(*fourcc), options.frame_rate, (CROP_SIZE, CROP_SIZE))
     if not writer.isOpened():
-        raise MediaError(f"OpenCV cannot write the XVID video {silent}")
+        raise MediaError(f"OpenCV cannot write the {fourcc} video {silent}")
     try:
         images = read_images([frame_paths[f] for f in track["frame"]])
         for index, image in enumerate(images):
@@ -83,7 +88,7 @@ def crop_track(track, frame_paths, crop_path, audio_path, scratch, options):
     track_audio = os.path.join(scratch, "audio.wav")
     first, last = int(track["frame"][0]), int(track["frame"][-1])
     media.cut_audio(audio_path, first / options.frame_rate, (last + 1) / options.frame_rate, track_audio)
-    media.mux(silent, track_audio, crop_path)
+    media.mux(silent, track_audio, crop_path, audio_codec=audio_codec)
     os.remove(silent)
     return {"track": track, "proc_track": smoothed}
 
@@ -97,6 +102,7 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
     """
     info, alignment = media.require_scorable(videofile)
     media.require_face_sized(videofile, info, options.facedet_scale)
+    layout = dataclasses.replace(layout, container=options.container)
     if faces is not None:
         faces = check_faces(faces, "faces")
     with layout.lock(), FolderLock(layout.tmp), StagedPipeline(layout) as staged_run:
@@ -108,8 +114,12 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
         log.info("converting %s to 25 fps frames and 16 kHz audio", videofile)
         frame_paths = convert_input(staged, videofile, alignment)
         if faces is not None:
-            check_faces_match_frames(faces, frame_paths, layout.work_file("faces.pckl") if reuse_faces
-                                     else "the detections given")
+            if reuse_faces:
+                check_faces_match_frames(faces, frame_paths, layout.work_file("faces.pckl"),
+                                         "run without --reuse_faces to detect again")
+            else:
+                check_faces_match_frames(faces, frame_paths, "the detections given (--faces)",
+                                         "they must list every frame of pyframes, in order")
         else:
             detector = detector_factory()
             log.info("detecting faces in %d frames", len(frame_paths))

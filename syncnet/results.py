@@ -12,6 +12,7 @@ from typing import List, Optional
 import numpy as np
 
 from .fileio import save_json, save_pickle, save_text
+from .layout import crop_name
 from .scoring import track_frame_confidence
 from .speakers import speakers_document
 
@@ -58,6 +59,7 @@ class VideoResult:
     tracks: List[TrackResult]      # in crop order; empty when no face track was kept
     reference: str = ""            # the name of its folders under the work folder
     files: dict = field(default_factory=dict)  # what was written: name -> path (empty in a temporary folder)
+    converted: str = ""            # the 25 fps converted video (pyavi/REFERENCE/video.avi)
 
     @property
     def best_track(self):
@@ -70,20 +72,17 @@ def _number(value):
     return None if value is None or math.isnan(value) else float(value)
 
 
-def track_result(index, entry, summary, dists):
-    """A TrackResult from a tracks.pckl entry and its SyncSummary (None when it could not be scored)."""
+def track_result(index, entry, summary, dists, file=None):
+    """A TrackResult from a tracks.pckl entry and its SyncSummary (None when it could not be
+    scored); `file` is its crop's name (default the reference's %05d.avi)."""
     frames = np.asarray(entry["track"]["frame"])
     return TrackResult(
-        track=index, file=crop_name(index),
+        track=index, file=file or crop_name(index),
         offset=summary.offset if summary is not None else None,
         min_dist=summary.min_dist if summary is not None else math.nan,
         confidence=summary.confidence if summary is not None else math.nan,
         frames=frames, boxes=np.asarray(entry["track"]["bbox"]),
         frame_confidence=track_frame_confidence(dists, len(frames)), dists=dists)
-
-
-def crop_name(index):
-    return "%05d.avi" % index
 
 
 def offsets_text(tracks):

@@ -67,10 +67,18 @@ def write_synced(video, target, offset):
     return shift, rate
 
 
+class NoConsensus(InputError):
+    """The tracks give no offset to trust; `reason` says why in a few words."""
+
+    def __init__(self, message, reason):
+        super().__init__(message)
+        self.reason = reason
+
+
 def consensus_offset(tracks, min_conf=OutputOptions.min_conf):
     """The confidence-weighted mean offset of the tracks with confidence >= min_conf, rounded.
 
-    `tracks` are TrackResults (file, offset, confidence). Refuses with an InputError when no
+    `tracks` are TrackResults (file, offset, confidence). Refuses with NoConsensus when no
     track passes, or when the passing tracks disagree by more than one frame.
     """
     scored = [track for track in tracks if track.scored]
@@ -79,13 +87,14 @@ def consensus_offset(tracks, min_conf=OutputOptions.min_conf):
         best = max(scored, key=lambda track: track.confidence, default=None)
         found = (f"the most confident, {best.file}, has {best.confidence:.3f}" if best
                  else "there are no scored face tracks")
-        raise InputError(f"no track has confidence >= --min_conf {min_conf:g} ({found}), so the offset "
-                         "is too uncertain to repair; pass --offset N if you know the lag")
+        raise NoConsensus(f"no track has confidence >= --min_conf {min_conf:g} ({found}), so the offset "
+                          "is too uncertain to repair; pass --offset N if you know the lag",
+                          f"no track has confidence >= {min_conf:g}")
     offsets = [track.offset for track in passing]
     if max(offsets) - min(offsets) > 1:
         listing = ", ".join(f"{track.file} {track.offset:+d} (conf {track.confidence:.2f})" for track in passing)
-        raise InputError(f"the confident tracks disagree by more than one frame ({listing}); "
-                         "pass --offset N to choose the shift")
+        raise NoConsensus(f"the confident tracks disagree by more than one frame ({listing}); "
+                          "pass --offset N to choose the shift", "the confident tracks disagree on the offset")
     total = sum(track.confidence for track in passing)
     mean = sum(track.confidence * track.offset for track in passing) / total
     return math.floor(mean + 0.5)  # halves round up, the same way for negative offsets

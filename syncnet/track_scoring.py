@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def read_tracks(layout, step):
-    """The tracks.pckl of a completed pipeline, with every crop file it implies checked."""
-    record = layout.require_pipeline(step)
+    """(pipeline record, Layout with its container, tracks.pckl entries) of a completed
+    pipeline, with every crop file they imply checked."""
+    record, layout = layout.require_pipeline(step)
     path = layout.work_file("tracks.pckl")
     try:
         tracks = load_pickle(path)
@@ -34,7 +35,7 @@ def read_tracks(layout, step):
     for index in range(len(tracks)):
         if not os.path.isfile(layout.crop_file(index)):
             raise InputError(f"{layout.crop_file(index)} is missing: run run_pipeline.py again")
-    return record, tracks
+    return record, layout, tracks
 
 
 def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOptions(), *,
@@ -46,7 +47,7 @@ def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOp
     to score is kept, unscored (NaN), with a warning.
     """
     with layout.lock(), FolderLock(layout.tmp):
-        record, tracks = read_tracks(layout, "run_syncnet.py")
+        record, layout, tracks = read_tracks(layout, "run_syncnet.py")
         results = []
         for index, entry in enumerate(tracks):
             crop = layout.crop_file(index)
@@ -57,11 +58,12 @@ def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOp
             except TooShortError as error:
                 log.warning("track %d is not scored: %s", index, error)
                 summary, dists = None, np.zeros((0, 2 * scoring.vshift + 1), dtype=np.float32)
-            results.append(track_result(index, entry, summary, dists))
+            results.append(track_result(index, entry, summary, dists, os.path.basename(crop)))
         remove_owned_dir(layout.tmp)
         if not tracks:
             log.warning("no face tracks in %s: writing empty results", layout.crop)
         result = VideoResult(video=os.fspath(videofile) if videofile else record.get("videofile", ""),
-                             n_frames=record["n_frames"], tracks=results, reference=layout.reference)
+                             n_frames=record["n_frames"], tracks=results, reference=layout.reference,
+                             converted=layout.video)
         files = write_results(layout.work, result, outputs.speaker_threshold)
     return dataclasses.replace(result, files=files)

@@ -68,7 +68,7 @@ def visualise_run(layout, frame_rate=25):
     from .plots import plot_speakers
 
     with layout.lock():
-        layout.require_pipeline("run_visualise.py")
+        _, layout = layout.require_pipeline("run_visualise.py")
         needed = {name: layout.work_file(name) for name in ("tracks.pckl", "activesd.pckl", "speakers.json")}
         for path in needed.values():
             if not os.path.isfile(path):

@@ -187,3 +187,31 @@ def assert_refused(result, *words):
     for word in words:
         assert word.lower() in message.lower(), (word, message)
     return message
+
+
+def reference_evaluate(model, frames, wav, vshift=15, batch_size=20):
+    """SPEC.md's demo evaluation, restated with the official network `model` (SyncNetModel.S,
+    not the project's folded form), python_speech_features and torch's pairwise_distance:
+    (offset, min dist, confidence) of BGR 224x224 `frames` and a 16 kHz mono wav."""
+    import python_speech_features
+    import torch
+
+    rate, signal_ = wavfile.read(wav)
+    assert rate == 16000
+    mfcc = np.transpose(python_speech_features.mfcc(signal_, 16000))
+    n_windows = min(len(frames), len(signal_) // 640) - 5
+    video_features, audio_features = [], []
+    with torch.no_grad():
+        for first in range(0, n_windows, batch_size):
+            windows = range(first, min(first + batch_size, n_windows))
+            lips = torch.from_numpy(np.stack([np.stack(frames[i:i + 5], axis=3) for i in windows]).astype(np.float32))
+            lips = lips.permute(0, 3, 4, 1, 2)  # N x 3 x 5 x H x W, channels BGR
+            audio = torch.from_numpy(np.stack([mfcc[:, 4 * i:4 * i + 20] for i in windows]).astype(np.float32))
+            video_features.append(model.forward_lip(lips))
+            audio_features.append(model.forward_aud(audio.unsqueeze(1)))
+    video_features, audio_features = torch.cat(video_features), torch.cat(audio_features)
+    padded = torch.nn.functional.pad(audio_features, (0, 0, vshift, vshift))
+    dists = torch.stack([torch.nn.functional.pairwise_distance(video_features[[i] * (2 * vshift + 1)],
+                                                               padded[i:i + 2 * vshift + 1])
+                         for i in range(n_windows)])
+    return reference_summary(dists.numpy(), vshift)

@@ -10,11 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.helpers import REPO_ROOT, assert_refused, make_clip, wait_for_line
+
+# Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
+pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):

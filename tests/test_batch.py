@@ -21,6 +21,9 @@ from syncnet.layout import reference_for
 from syncnet.media import run_ffmpeg
 from tests.helpers import reference_summary, run_script
 
+# Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
+pytestmark = pytest.mark.slow
+
 SHORT_FRAMES = 52  # pyframes of a 2 s cut: 50 frames, and the two that the conversion duplicates
 MIN_TRACK = 25
 
@@ -59,15 +62,22 @@ def run_batch(clips, data_dir, faces, weights, *extra):
         status = batch_command.main([str(clips), "--data_dir", str(data_dir), "--initial_model", str(syncnet_model),
                              "--s3fd_model", str(s3fd_model), "--reuse_faces", "--min_track", str(MIN_TRACK),
                              "--device", "cpu", "--quiet", *extra])
-    assert status == 0
+    assert status == batch.EXIT_SOME_FAILED, "the corrupt file fails"
     return printed.getvalue()
 
 
 def read_summary(data_dir):
+    """summary.csv's rows, checked against summary.json and the typed summary.parquet."""
+    import pyarrow.parquet as pq
+
     with open(data_dir / "summary.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert json.loads((data_dir / "summary.json").read_text()) == [
-        {key: _typed(key, value) for key, value in row.items()} for row in rows]
+    typed = [{key: _typed(key, value) for key, value in row.items()} for row in rows]
+    assert json.loads((data_dir / "summary.json").read_text()) == typed
+    table = pq.read_table(data_dir / "summary.parquet")
+    assert {name: str(table.schema.field(name).type) for name in ("track", "offset", "min_dist", "status")} == \
+        {"track": "int32", "offset": "int32", "min_dist": "double", "status": "string"}
+    assert table.to_pylist() == typed
     return rows
 
 
@@ -226,3 +236,13 @@ def test_bad_options_stop_before_any_video(tmp_path, capsys, syncnet_weights):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nowhere" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_changed_options_are_not_silently_reused(first_run, clips, faces, weights, capsys):
+    data_dir, _ = first_run
+    before = {row["video"]: row for row in read_summary(data_dir) if row["kind"] == "video"}
+    out = run_batch(clips, data_dir, faces, weights, "--min_track", str(MIN_TRACK + 1))
+    assert "3 video(s): 3 run, 1 failed, 0 skipped" in out
+    assert "3 video(s) were scored with other options: running them again" in capsys.readouterr().err
+    after = {row["video"]: row for row in read_summary(data_dir) if row["kind"] == "video"}
+    assert after.keys() == before.keys()

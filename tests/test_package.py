@@ -16,6 +16,9 @@ from syncnet.errors import WeightsError
 from syncnet.paths import cache_dir, find_s3fd_weights, find_syncnet_model
 from tests.helpers import REPO_ROOT
 
+# Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
+pytestmark = pytest.mark.slow
+
 COMMANDS = ["syncnet-demo", "syncnet-feature", "syncnet-pipeline", "syncnet-score", "syncnet-visualise",
             "syncnet-batch"]
 MODULES = ["demo_syncnet", "demo_feature", "run_pipeline", "run_syncnet", "run_visualise", "syncnet.batch"]

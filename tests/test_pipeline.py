@@ -13,6 +13,9 @@ from syncnet.frames import read_video
 from tests.helpers import TEST_DEVICE, need, reference_summary, run_script
 from tests.helpers import TWOFACE as REFERENCE
 
+# Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
+pytestmark = pytest.mark.slow
+
 
 def _load(data_dir, name):
     with open(data_dir / "pywork" / REFERENCE / name, "rb") as handle:

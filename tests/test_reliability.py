@@ -351,6 +351,7 @@ def test_messages_for_broken_files(tmp_path, syncnet_weights, s3fd_weights, clip
         result = run_script("demo_syncnet.py", "--videofile", clips["long"], "--tmp_dir", tmp_path / "full",
                             "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path, check=False)
         assert_refused(result, "disk is full")
+        assert visible(tmp_path / "full") == [], "the partial frames are removed, so the disk is usable again"
 
 
 # ----------------------------------------------------------------- 10-13. the batch runner
@@ -476,12 +477,33 @@ def test_inputs_one_file_one_video_and_bad_lines_become_failed_rows(batch_clips,
                         b"# a comment line\n"
                         b"take#2.mp4\n")
     videos = batch.collect_videos([str(listing)])
-    assert videos == [str(tree / "a.mp4"), "bad\x00name.mp4", os.fsdecode(str(tmp_path / "caf").encode() + b"\xe9.mp4"),
-                      str(tmp_path / "take#2.mp4")]
+    assert videos == [str(tree / "a.mp4"), str(tmp_path / "bad\x00name.mp4"),
+                      os.fsdecode(str(tmp_path / "caf").encode() + b"\xe9.mp4"), str(tmp_path / "take#2.mp4")]
     process = _batch([listing], tmp_path / "work", (syncnet_weights, s3fd_weights), "--workers", "1", cwd=tmp_path)
     _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stderr
+    assert process.returncode == batch.EXIT_SOME_FAILED, stderr
     rows = [json.loads(line) for line in (tmp_path / "work" / "batch_state.jsonl").read_text().splitlines()]
     assert [row["status"] for row in rows] == ["ok", "failed", "failed", "failed"]
     assert "NUL byte" in rows[1]["error"] and "not found" in rows[2]["error"] and "take#2.mp4" in rows[3]["error"]
-    assert (tmp_path / "work" / "summary.csv").read_text().count("\n") == 5, "a header and four video rows"
+    summary = (tmp_path / "work" / "summary.csv").read_text(encoding="utf-8")
+    assert summary.count("\n") == 5, "a header and four video rows"
+    assert "\0" not in summary and "bad\\x00name.mp4" in summary and "caf\\xe9.mp4" in summary
+
+
+def test_a_local_worker_killed_mid_video_is_retried(batch_clips, tmp_path, syncnet_weights, s3fd_weights):
+    data_dir = tmp_path / "work"
+    process = _batch([batch_clips / "c.mp4", batch_clips / "d.mp4"], data_dir, (syncnet_weights, s3fd_weights),
+                     "--workers", "2")
+    try:
+        wait_for_line(process.stderr, "c.mp4: started", "d.mp4: started", timeout=300)
+        workers = [pid for pid in _children(process.pid)
+                   if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        os.killpg(workers[0], signal.SIGKILL)  # the worker and its ffmpeg
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    records = [json.loads(line) for line in (data_dir / "batch_state.jsonl").read_text().splitlines()]
+    assert sorted(os.path.basename(record["video"]) for record in records) == ["c.mp4", "d.mp4"]
+    assert all(record["status"] == "ok" for record in records)
+    assert max(record["attempt"] for record in records) == 2, "the videos in the broken pool ran again"

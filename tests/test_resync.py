@@ -128,6 +128,7 @@ def demo_runs(clip, syncnet_weights, tmp_path_factory):
     return video, plot, runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offset", [3, -4])
 def test_demo_writes_audio_shifted_to_the_sample(demo_runs, offset, tmp_path):
     video, _, runs = demo_runs
@@ -143,6 +144,7 @@ def test_demo_writes_audio_shifted_to_the_sample(demo_runs, offset, tmp_path):
     assert "AV offset:" in runs[offset]["stdout"], "the demo still scores and prints"
 
 
+@pytest.mark.slow
 def test_demo_plot_is_an_image_and_is_redrawn(demo_runs):
     _, plot, runs = demo_runs
     for run in runs.values():

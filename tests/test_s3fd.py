@@ -14,7 +14,6 @@ from tests.helpers import TEST_DEVICE, need
 from detectors import S3FD
 from detectors.s3fd import DEFAULT_WEIGHTS, WeightsError
 from detectors.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
-from detectors.s3fd.nets import S3FDNet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Parametrising needs the golden list at collection time, before fixtures run; this is the

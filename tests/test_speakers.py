@@ -78,6 +78,7 @@ def speakers(twoface_run):
     return json.loads(_work(data_dir, "speakers.json").read_text())
 
 
+@pytest.mark.slow
 def test_speakers_json_agrees_with_activesd(twoface_run, speakers):
     data_dir, _ = twoface_run
     with open(_work(data_dir, "activesd.pckl"), "rb") as handle:
@@ -99,6 +100,7 @@ def test_speakers_json_agrees_with_activesd(twoface_run, speakers):
     assert [entry["confidence"] for entry in speakers["frames"]] == expected
 
 
+@pytest.mark.slow
 def test_speaking_track_follows_the_highest_confidence_rule(speakers):
     threshold = speakers["speaker_threshold"]
     named = 0
@@ -116,6 +118,7 @@ def test_speaking_track_follows_the_highest_confidence_rule(speakers):
                                     for track, first, last in runs]
 
 
+@pytest.mark.slow
 def test_run_syncnet_writes_the_synced_video(twoface_run, tmp_path):
     data_dir, _ = twoface_run
     video = data_dir / "pyavi" / TWOFACE / "video.avi"
@@ -127,6 +130,7 @@ def test_run_syncnet_writes_the_synced_video(twoface_run, tmp_path):
     assert video_packets(synced, tmp_path) == video_packets(video, tmp_path)
 
 
+@pytest.mark.slow
 def test_confidence_plot_is_an_image_and_is_redrawn(twoface_run):
     data_dir, _ = twoface_run
     plot = data_dir / "pyavi" / TWOFACE / "confidence.png"

@@ -7,7 +7,6 @@ logging, the program name the user typed, and failures reported as one line on s
 import argparse
 import contextlib
 import dataclasses
-import logging
 import os
 import signal
 import sys
@@ -15,6 +14,7 @@ import sys
 from ..devices import CHOICES as DEVICE_CHOICES
 from ..errors import SyncNetError, describe_error
 from ..options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
+from ..logs import debugging, setup_logging
 from ..paths import SYNCNET_DEFAULT
 
 
@@ -39,8 +39,11 @@ def add_options(parser, group, skip=()):
     for spec in dataclasses.fields(group):
         if spec.name in skip:
             continue
-        kind = spec.metadata["kind"]
-        parser.add_argument(f"--{spec.name}", type=kind, default=spec.default,
+        if "choices" in spec.metadata:
+            parser.add_argument(f"--{spec.name}", choices=spec.metadata["choices"], default=spec.default,
+                                help=f"{spec.metadata['help']} (default {spec.default})")
+            continue
+        parser.add_argument(f"--{spec.name}", type=spec.metadata["kind"], default=spec.default,
                             help=f"{spec.metadata['help']} (default {spec.default:g})")
 
 
@@ -82,32 +85,6 @@ def model_options(args):
                         s3fd_model=getattr(args, "s3fd_model", None), device=args.device)
 
 
-# The loggers of this project's own modules; other libraries log only their warnings.
-OWN_LOGGERS = ("syncnet", "SyncNetInstance", "detectors")
-_log_handler = None
-
-
-def setup_logging(prog, quiet=False, debug=False):
-    """Diagnostics go to stderr as `prog: LEVEL: message`: info and up, warnings only when quiet."""
-    global _log_handler
-    root = logging.getLogger()
-    if _log_handler is not None:
-        root.removeHandler(_log_handler)
-    _log_handler = logging.StreamHandler(sys.stderr)
-    _log_handler.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(message)s"))
-    _log_handler.addFilter(lambda record: record.levelno >= logging.WARNING
-                           or record.name.split(".")[0] in OWN_LOGGERS)
-    root.addHandler(_log_handler)
-    root.setLevel(logging.WARNING)
-    level = logging.DEBUG if _debugging(debug) else logging.WARNING if quiet else logging.INFO
-    for name in OWN_LOGGERS:
-        logging.getLogger(name).setLevel(level)
-
-
-def _debugging(requested):
-    return requested or os.environ.get("SYNCNET_DEBUG", "") not in ("", "0")
-
-
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -121,12 +98,12 @@ def reported_errors(prog, debug=False, quiet=False):
     try:
         yield
     except KeyboardInterrupt:
-        if _debugging(debug):
+        if debugging(debug):
             raise
         print(f"{prog}: interrupted; partial outputs were not kept", file=sys.stderr)
         raise SystemExit(130) from None
     except Exception as error:
-        if _debugging(debug):
+        if debugging(debug):
             raise
         hint = "" if isinstance(error, (SyncNetError, OSError)) else " (rerun with --debug for the traceback)"
         print(f"{prog}: error: {describe_error(error)}{hint}", file=sys.stderr)

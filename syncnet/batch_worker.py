@@ -1,0 +1,242 @@
+"""One video of a batch, as a worker runs it, whichever engine hands it out.
+
+The video goes through the one orchestrator (syncnet.api.VideoScorer). Where its folders are
+built depends on the run:
+- the local engine with a local data folder works in place, in DATA_DIR/*/REFERENCE;
+- otherwise (the Ray engine, or a data folder in object storage) the worker builds them in a
+  scratch folder on its own disk, fetching an object-storage input there first, and
+  publishes the folders that --keep keeps to the data folder only when the video succeeded.
+A failed or interrupted video therefore never leaves half its outputs in the data folder.
+"""
+import logging
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+
+from . import storage
+from .errors import WeightsError, describe_error
+from .layout import (FOLDERS, OWNER_MARK, PIPELINE_RECORD, Layout, check_replaceable, make_owned_dir,
+                     reference_for, remove_abandoned, remove_owned_dir)
+
+log = logging.getLogger("syncnet.batch")
+
+# One scorer per process, made at its first video, so the networks load once per worker.
+_scorers = {}
+
+
+def scorer_for(models):
+    from .api import VideoScorer
+
+    if models not in _scorers:
+        _scorers.clear()
+        _scorers[models] = VideoScorer.from_options(models)
+    return _scorers[models]
+
+
+def is_fatal(error):
+    """A missing or damaged model file fails every video alike: stop the batch instead."""
+    from detectors.s3fd import WeightsError as S3FDWeightsError
+
+    return isinstance(error, (WeightsError, S3FDWeightsError))
+
+
+def worker_scratch(config):
+    """This worker process's scratch folder (SCRATCH/syncnet-worker-PID), made on first use.
+
+    Folders of workers on this host that died without cleaning up are removed first.
+    """
+    root = config.scratch_dir or tempfile.gettempdir()
+    mine = os.path.join(root, f"syncnet-worker-{os.getpid()}")
+    if not os.path.isdir(mine):
+        os.makedirs(root, exist_ok=True)
+        for name in os.listdir(root):
+            pid = name.rpartition("-")[2]
+            if name.startswith("syncnet-worker-") and pid.isdigit() and not _alive(int(pid)):
+                _remove_stale(os.path.join(root, name))
+        make_owned_dir(mine)
+    return mine
+
+
+def _remove_stale(path):
+    """Delete a dead worker's scratch folder. Workers starting together may all find it: the one
+    whose rename succeeds deletes it, the others let it be."""
+    if not os.path.isfile(os.path.join(path, OWNER_MARK)):
+        return
+    claimed = f"{path}.removing-{os.getpid()}"
+    try:
+        os.rename(path, claimed)
+    except OSError:
+        return
+    shutil.rmtree(claimed, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_video(config, key, attempt=1):
+    """Run the pipeline and SyncNet (and curation) on one video; returns its state record.
+
+    `key` is (path or URI, size, version); `attempt` counts the tries (a worker died on the
+    earlier ones). Any failure but a model-file one is recorded in
+    the record. Afterwards only the folders in `keep` remain, in the data folder.
+    """
+    video = key[0]
+    record = new_record(config, key, attempt)
+    reference = record["reference"]
+    started = time.time()
+    log.info("%s: started", video)
+    work_dir = config.data_dir
+    succeeded = False
+    try:
+        if not config.in_place:
+            work_dir = os.path.join(worker_scratch(config), "work")
+        if not config.in_place and config.reuse_faces:
+            fetch_saved_faces(config.data_dir, work_dir, reference)
+        source = _local_source(config, video, reference)
+        if config.whole_frames:
+            record["n_frames"], record["tracks"] = _score_whole_frames(config, source, reference)
+        else:
+            record.update(_score_face_tracks(config, source, work_dir, reference))
+        succeeded = True
+    except Exception as error:
+        if is_fatal(error):
+            raise
+        record["status"], record["error"] = "failed", describe_error(error)
+        log.debug("%s failed", video, exc_info=True)  # the traceback, with --debug
+    finally:
+        gone = FOLDERS if not config.in_place else set(FOLDERS) - config.keep
+        for name in gone:
+            remove_owned_dir(os.path.join(work_dir, name, reference))
+        if storage.is_uri(video):
+            _remove_fetched(config, reference)
+        record["seconds"] = round(time.time() - started, 3)
+        if succeeded:
+            log.info("%s: done in %.1f s", video, record["seconds"])
+    return record
+
+
+def _score_face_tracks(config, source, work_dir, reference):
+    """The whole pipeline and SyncNet (and curation) on a local file; the record's fields, with
+    the kept folders published when the video was built away from the data folder."""
+    result = scorer_for(config.models).score(
+        source, work_dir=work_dir, reference=reference, pipeline=config.pipeline, scoring=config.scoring,
+        outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
+    fields = {"n_frames": result.n_frames,
+              "tracks": [{"track": t.track, "start_frame": t.start_frame, "end_frame": t.end_frame, "offset": t.offset,
+                          "min_dist": _plain(t.min_dist), "confidence": _plain(t.confidence)} for t in result.tracks]}
+    if config.curate is not None:
+        from .curation import curate
+
+        fields["curation"] = curate(source, reference, result.tracks, config.outputs.min_conf, config.curate,
+                                    worker_scratch(config))
+    if not config.in_place:
+        publish(work_dir, config.data_dir, reference, config.keep)
+    return fields
+
+
+def _score_whole_frames(config, source, reference):
+    """(n_frames, [track]) of a video scored without face detection: every frame resized to
+    224x224 and the whole video one track, as Wav2Lip's LRS evaluation does."""
+    frames_dir = os.path.join(worker_scratch(config), "frames")
+    try:
+        score = scorer_for(config.models).score_face_video(source, frames_dir, reference, config.scoring, resize=True)
+    finally:
+        remove_owned_dir(os.path.join(frames_dir, reference))
+    summary = score.summary
+    return score.n_frames, [{"track": 0, "start_frame": 0, "end_frame": score.n_frames - 1, "offset": summary.offset,
+                             "min_dist": summary.min_dist, "confidence": summary.confidence}]
+
+
+def new_record(config, key, attempt):
+    """The state record of a video before it runs: key fields, options, and who runs it."""
+    video, size, version = key
+    record = {"video": video, "size": size, "reference": reference_for(video), "status": "ok", "error": None,
+              "n_frames": None, "tracks": [], "options": config.fingerprint(), "attempt": attempt,
+              "worker": {"host": socket.gethostname(), "pid": os.getpid()}}
+    record["etag" if storage.is_uri(video) else "mtime_ns"] = version
+    return record
+
+
+def failure_record(config, key, error, attempt):
+    """The record of a video that could not run: a worker kept dying on it, say."""
+    record = new_record(config, key, attempt)
+    record.update(status="failed", error=error, seconds=None, worker=None)
+    return record
+
+
+def _plain(value):
+    return None if value != value else value  # NaN (an unscored track) is null in JSON
+
+
+def _input_copy(config, reference, video):
+    return os.path.join(worker_scratch(config), "input", reference + os.path.splitext(video)[1])
+
+
+def _local_source(config, video, reference):
+    """The video as a local file: itself, or its object fetched into this worker's scratch."""
+    if not storage.is_uri(video):
+        return video
+    return storage.download(video, _input_copy(config, reference, video))
+
+
+def _remove_fetched(config, reference):
+    folder = os.path.join(worker_scratch(config), "input")
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.startswith(reference + "."):
+                os.unlink(os.path.join(folder, name))
+
+
+def fetch_saved_faces(data_dir, work_dir, reference):
+    """For --reuse_faces away from the data folder: its faces.pckl of an earlier run, copied
+    into this worker's folders as that run left it."""
+    data = storage.read_bytes(storage.join(data_dir, "pywork", reference, "faces.pckl"))
+    if data is None:
+        return
+    folder = make_owned_dir(Layout(work_dir, reference).work)
+    with open(os.path.join(folder, "faces.pckl"), "wb") as handle:
+        handle.write(data)
+
+
+def publish(work_dir, data_dir, reference, keep):
+    """Put the kept folders of one video from the worker's scratch into the data folder,
+    replacing that video's earlier ones a folder (or object prefix) at a time. The earlier
+    run's completion record goes first and pywork, which holds the new one, comes last, as
+    run_pipeline swaps its folders in."""
+    storage.remove(storage.join(data_dir, "pywork", reference, PIPELINE_RECORD))
+    for name in sorted(keep, key=lambda kind: kind == "pywork"):
+        built = os.path.join(work_dir, name, reference)
+        if not os.path.isdir(built):
+            continue
+        target = storage.join(data_dir, name, reference)
+        if storage.is_uri(data_dir):
+            storage.remove_tree(target)
+            storage.upload_tree(built, target)
+            continue
+        check_replaceable(target, "choose another --data_dir")
+        token = secrets.token_hex(6)
+        staging, retired = (os.path.join(os.path.dirname(target), f".{reference}.{token}.{kind}")
+                            for kind in ("staging", "retired"))
+        shutil.copytree(built, staging)
+        if os.path.isdir(target):
+            os.replace(target, retired)
+        os.replace(staging, target)
+        remove_owned_dir(retired)
+
+
+def remove_video_folders(data_dir, reference):
+    """Remove the folders of a video that did not finish, staging folders of a killed worker
+    included (only those the suite made)."""
+    for name in FOLDERS:
+        remove_owned_dir(os.path.join(data_dir, name, reference))
+    remove_abandoned(Layout(data_dir, reference))

@@ -1,0 +1,109 @@
+"""syncnet-eval: a dataset's LSE-D and LSE-C as a published protocol computes them, with 95%
+confidence intervals; or the paired difference of two evaluations.
+
+    syncnet-eval results/*.mp4 --protocol wav2lip --out eval/mine
+    syncnet-eval 's3://bucket/lrs/*.mp4' --protocol wav2lip-lrs --out eval/lrs --engine ray
+    syncnet-eval --compare eval/ground_truth eval/mine
+
+The last line printed is the dataset's numbers, e.g.
+`LSE-D 7.012 [6.95, 7.07]  LSE-C 7.845 [7.80, 7.89]  n=100  protocol wav2lip`.
+"""
+import dataclasses
+import json
+import sys
+
+from ..options import OutputOptions, PipelineOptions, ScoringOptions
+from ..protocols import PROTOCOLS
+from . import (add_common_options, add_model_options, make_parser, model_options, options_from, reported_errors)
+from .batch import add_engine_options, engine_settings, stopped_by_signals
+
+COMMAND = "syncnet-eval"
+
+
+def build_parser(argv=None):
+    parser = make_parser(COMMAND, "LSE-D and LSE-C of a dataset exactly as a published evaluation protocol "
+                         "computes them, with bootstrap 95% intervals; or two evaluations compared, paired "
+                         "by video.", argv, module="syncnet.eval")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="videos, as syncnet-batch takes them (files, folders, globs, list files, s3://)")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS),
+                        help="; ".join(f"{name}: {spec.summary}" for name, spec in PROTOCOLS.items()))
+    parser.add_argument("--out", metavar="DIR",
+                        help="the evaluation folder: per_track.csv, per_video.csv, scores.txt, dataset.json, "
+                             "and the batch's records (a rerun resumes)")
+    parser.add_argument("--compare", nargs=2, metavar=("DIR_A", "DIR_B"),
+                        help="the paired difference B - A of two evaluations' per-video numbers, over the "
+                             "videos both scored, with a paired bootstrap 95%% interval")
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed (default 0)")
+    parser.add_argument("--n_boot", type=int, default=10000, help="bootstrap resamples (default 10000)")
+    parser.add_argument("--keep", default="pywork",
+                        help="folders kept for each video, as syncnet-batch --keep (default pywork)")
+    add_model_options(parser)
+    pipeline = parser.add_argument_group("pipeline (the protocol sets these; a value given here overrides it)")
+    for spec in dataclasses.fields(PipelineOptions):
+        kind = {"type": spec.metadata["kind"]} if "choices" not in spec.metadata else \
+            {"choices": spec.metadata["choices"]}
+        pipeline.add_argument(f"--{spec.name}", default=None, help=spec.metadata["help"], **kind)
+    pipeline.add_argument("--s3fd_model", default=None, help="S3FD weights (default: the official sfd_face.pth)")
+    pipeline.add_argument("--reuse_faces", action="store_true",
+                          help="use the faces.pckl of an earlier run of each video in --out instead of detecting")
+    add_engine_options(parser)
+    add_common_options(parser)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    with reported_errors(parser.prog, args.debug, args.quiet):
+        from ..errors import InputError
+
+        if args.compare:
+            if args.inputs or args.protocol:
+                raise InputError("--compare takes two evaluation folders, not videos or a --protocol")
+            return _compare(args)
+        if not args.inputs or not args.protocol or not args.out:
+            raise InputError("give the videos, --protocol and --out (or --compare DIR_A DIR_B)")
+        return _evaluate(args)
+
+
+def _compare(args):
+    from ..eval import compare, comparison_line
+
+    result = compare(*args.compare, seed=args.seed, n_boot=args.n_boot)
+    if args.out:
+        from ..storage import join, make_dirs, write_bytes
+
+        make_dirs(args.out)
+        write_bytes(join(args.out, "compare.json"), (json.dumps(result, indent=2) + "\n").encode())
+    print(comparison_line(result))
+    return 0
+
+
+def _evaluate(args):
+    from ..batch import BatchConfig, collect_videos, parse_keep
+    from ..eval import evaluate
+    from ..protocols import summary_line
+
+    passed = [spec.name for spec in dataclasses.fields(PipelineOptions) if getattr(args, spec.name) is not None]
+    config = BatchConfig(
+        data_dir=args.out, pipeline=PipelineOptions(**{name: getattr(args, name) for name in passed}),
+        scoring=options_from(args, ScoringOptions), outputs=OutputOptions(), models=model_options(args),
+        keep=parse_keep(args.keep), reuse_faces=args.reuse_faces, quiet=args.quiet, debug=args.debug,
+        **engine_settings(args))
+    videos = collect_videos(args.inputs)
+    with stopped_by_signals(config) as stop:
+        evaluation = evaluate(videos, args.protocol, config, passed, seed=args.seed, n_boot=args.n_boot, stop=stop)
+    if evaluation.batch.interrupted:
+        raise KeyboardInterrupt
+    print("Wrote " + ", ".join(evaluation.files))
+    print(summary_line(evaluation.summary))
+    if evaluation.summary["n_failed"] and not args.allow_failures:
+        from ..batch import EXIT_SOME_FAILED
+
+        return EXIT_SOME_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The Ray engine: a batch's videos on a Ray cluster, or on a private Ray runtime on this machine.
+
+Ray Core, not Ray Data: each task is a whole video (seconds to minutes), every video must end
+as exactly one record (ok, or failed with its reason), and a worker that dies must cost a
+counted retry, not a silent rerun or a lost video. So the driver runs its own bounded pool:
+
+- N worker actors (`--workers`, each with `--ray_num_cpus` CPUs and `--ray_num_gpus` GPUs,
+  spread over the nodes) load SyncNet and S3FD once and process whole videos through
+  syncnet.batch_worker.process_video, building each video's folders on their own disk.
+- At most one video per actor is in flight, and inputs are taken from an iterator as actors
+  free up: 100,000 inputs take constant driver memory.
+- Actors have max_restarts=0 and max_task_retries=0, so Ray never reruns anything behind the
+  driver's back. When one dies (killed, out of memory, node lost), the driver starts a
+  replacement and retries its video, up to max_retries, then records it failed.
+"""
+import collections
+import logging
+import os
+import threading
+import time
+
+from . import storage
+from .batch_worker import failure_record, process_video, scorer_for, worker_scratch
+from .errors import InputError, SyncNetError
+
+log = logging.getLogger("syncnet.batch")
+
+# A worker that is not ready after this long means the cluster cannot place it (resources).
+READY_TIMEOUT = 300.0
+LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--engine ray needs Ray: pip install 'ray>=2.60'") from None
+    return ray
+
+
+class VideoWorker:
+    """One Ray actor: the networks loaded once, then whole videos, one at a time."""
+
+    def __init__(self, config):
+        import dataclasses
+
+        import ray
+        import torch
+
+        from .logs import setup_logging
+
+        setup_logging("syncnet worker", config.quiet, config.debug)
+        torch.set_num_threads(max(1, int(config.ray.num_cpus)))
+        models = config.models
+        fetched = {}
+        for field in ("syncnet_model", "s3fd_model"):
+            path = getattr(models, field)
+            if path is not None and storage.is_uri(path):
+                fetched[field] = storage.download(path, os.path.join(worker_scratch(config), "models",
+                                                                     os.path.basename(path)))
+        self.config = dataclasses.replace(config, models=dataclasses.replace(models, **fetched))
+        scorer_for(self.config.models).load(detector=not config.whole_frames)
+        self.node = ray.get_runtime_context().get_node_id()
+
+    def ready(self):
+        return {"node": self.node, "pid": os.getpid()}
+
+    def process(self, key, attempt):
+        record = process_video(self.config, key, attempt)
+        if record.get("worker"):
+            record["worker"]["node"] = self.node
+        return record
+
+
+def _runtime_env():
+    """Workers import this package from where the driver has it, unless it is installed there."""
+    code_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [code_root] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return {"env_vars": env}
+
+
+def connect(options, quiet):
+    """Join the cluster at options.address, or start a private runtime; True when this call
+    initialised Ray (and so must shut it down)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    settings = {"runtime_env": _runtime_env(), "log_to_driver": not quiet, "logging_level": logging.WARNING}
+    if options.address is None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 object_store_memory=LOCAL_OBJECT_STORE, **settings)
+    else:
+        try:
+            ray.init(address=options.address, **settings)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise InputError(f"--ray_address {options.address}: cannot connect ({' '.join(str(error).split())[:200]})") \
+                from None
+    return True
+
+
+def pool_size(config):
+    """--workers, else as many actors as the cluster's CPUs (or GPUs) can hold at once."""
+    if config.workers:
+        return config.workers
+    resources = _ray().cluster_resources()
+    if config.ray.num_gpus > 0:
+        return max(1, int(resources.get("GPU", 0) // config.ray.num_gpus))
+    return max(1, int(resources.get("CPU", 1) // max(config.ray.num_cpus, 1e-6)))
+
+
+def run_ray(config, keys, stop=None):
+    """Yield the record of each video as it finishes on the cluster's workers."""
+    started = connect(config.ray, config.quiet)
+    ray = _ray()
+    try:
+        pool = _Pool(ray, config, pool_size(config))
+        yield from pool.run(keys, stop or threading.Event())
+    finally:
+        if started and ray.is_initialized():
+            ray.shutdown()
+
+
+class _Pool:
+    def __init__(self, ray, config, size):
+        self.ray = ray
+        self.config = config
+        self.size = size
+        self.actor_class = ray.remote(VideoWorker).options(
+            num_cpus=config.ray.num_cpus, num_gpus=config.ray.num_gpus, max_restarts=0, max_task_retries=0,
+            scheduling_strategy="SPREAD")
+        self.actors = [None] * size
+        self.waiting = {}            # object ref -> ("ready" | "video", slot, key)
+        self.busy = {}               # slot -> key of its video
+        self.idle = collections.deque()
+        self.retries = collections.deque()
+        self.attempts = collections.Counter()
+        self.last_ready = time.monotonic()
+        log.info("Ray engine: %d worker(s) of %g CPU, %g GPU", size, config.ray.num_cpus, config.ray.num_gpus)
+
+    def _spawn(self, slot):
+        actor = self.actor_class.remote(self.config)
+        self.actors[slot] = actor
+        self.waiting[actor.ready.remote()] = ("ready", slot, None)
+
+    def _feed(self, todo, stop):
+        while self.idle and not stop.is_set():
+            key = self.retries.popleft() if self.retries else next(todo, None)
+            if key is None:
+                return False
+            slot = self.idle.popleft()
+            self.attempts[key] += 1
+            self.busy[slot] = key
+            self.waiting[self.actors[slot].process.remote(key, self.attempts[key])] = ("video", slot, key)
+        return True
+
+    def run(self, keys, stop):
+        from ray.exceptions import RayActorError, RayError, RayTaskError
+
+        todo = iter(keys)
+        more = True
+        for slot in range(self.size):
+            self._spawn(slot)
+        try:
+            while not stop.is_set():
+                more = self._feed(todo, stop) and more
+                if not more and not self.retries and not self.busy:
+                    return
+                ready, rest = self.ray.wait(list(self.waiting), num_returns=1, timeout=0.5)
+                if ready and rest:
+                    ready += self.ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+                finished = []
+                for ref in ready:
+                    kind, slot, key = self.waiting.pop(ref)
+                    try:
+                        value = self.ray.get(ref)
+                    except RayTaskError as error:  # process_video itself raised: a model file fails every video
+                        raise SyncNetError(f"a worker failed: {_cause(error)}") from None
+                    except RayActorError as error:
+                        if kind == "ready":
+                            raise SyncNetError(f"a Ray worker could not start ({_cause(error)}); is this package "
+                                               "and its dependencies installed on every node?") from None
+                        self._lost(slot, key, finished)
+                        continue
+                    except RayError as error:
+                        raise SyncNetError(f"Ray failed: {_cause(error)}") from None
+                    if kind == "ready":
+                        self.idle.append(slot)
+                        self.last_ready = time.monotonic()
+                    else:
+                        del self.busy[slot]
+                        self.idle.append(slot)
+                        finished.append(value)
+                self._feed(todo, stop)
+                yield from finished
+                self._check_placement()
+        finally:
+            self._stop()
+
+    def _lost(self, slot, key, finished):
+        """The actor in `slot` died with `key`: replace it, and retry the video or give it up."""
+        del self.busy[slot]
+        self._spawn(slot)
+        if self.attempts[key] > self.config.max_retries:
+            finished.append(failure_record(self.config, key, f"its worker died {self.attempts[key]} time(s) while "
+                                                             "processing it (killed, out of memory, or node lost)",
+                                           self.attempts[key]))
+        else:
+            log.warning("%s: its worker died; retrying it (attempt %d)", key[0], self.attempts[key] + 1)
+            self.retries.append(key)
+
+    def _check_placement(self):
+        """No worker ready for a long time, and none busy: the cluster cannot place them."""
+        if self.idle or self.busy or time.monotonic() - self.last_ready < READY_TIMEOUT:
+            return
+        raise SyncNetError(f"no Ray worker could start in {READY_TIMEOUT:.0f} s: each needs {self.config.ray.num_cpus:g} "
+                           f"CPU and {self.config.ray.num_gpus:g} GPU, and the cluster has "
+                           f"{self.ray.cluster_resources()}")
+
+    def _stop(self):
+        """Kill every actor: a video still in flight publishes nothing and is not recorded."""
+        if not self.ray.is_initialized():  # any Ray call now would start a new runtime
+            return
+        for actor in self.actors:
+            if actor is not None:
+                try:
+                    self.ray.kill(actor, no_restart=True)
+                except Exception:  # already dead
+                    pass
+
+
+def _cause(error):
+    cause = getattr(error, "cause", None) or error
+    return " ".join(str(cause).split())[:300]
