@@ -53,17 +53,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
         from syncnet import VideoScorer
-        from syncnet.media import require_audio_video
+        from syncnet.media import require_scorable
         from syncnet.reports import demo_report
 
         scoring = options_from(args, ScoringOptions)
         check_outputs(args)
-        require_audio_video(args.videofile)
+        probed = require_scorable(args.videofile)
         scorer = VideoScorer.from_options(model_options(args))
         scorer.syncnet  # loads the model, after the checks
         print("Model %s loaded." % args.initial_model)
         score = scorer.score_face_video(args.videofile, args.tmp_dir, args.reference, scoring,
-                                        resize=args.resize, quiet=args.quiet)
+                                        resize=args.resize, quiet=args.quiet, probed=probed)
         print(demo_report(score))
         if args.plot:
             from syncnet.plots import plot_demo

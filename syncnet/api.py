@@ -75,15 +75,17 @@ class VideoScorer:
     # ------------------------------------------------------------------ the stages
 
     def score_face_video(self, videofile, tmp_dir, reference="demo", scoring=ScoringOptions(), *,
-                         resize=False, quiet=True):
-        """demo_syncnet.py: one face video scored in TMP_DIR/REFERENCE (a FaceVideoScore)."""
+                         resize=False, quiet=True, probed=None):
+        """demo_syncnet.py: one face video scored in TMP_DIR/REFERENCE (a FaceVideoScore).
+        `probed`: media.require_scorable's answer for the video, when the caller has it."""
         from .face_scoring import score_face_video
-        from .media import require_audio_video
+        from .media import require_scorable
 
-        require_audio_video(videofile)
+        probed = probed or require_scorable(videofile)  # before the network loads
         network = self.syncnet
         with scratch_dir(tmp_dir, reference) as work_dir:
-            return score_face_video(network, videofile, work_dir, scoring, resize=resize, quiet=quiet)
+            return score_face_video(network, videofile, work_dir, scoring, resize=resize, quiet=quiet,
+                                    probed=probed)
 
     def lip_features(self, videofile, batch_size=ScoringOptions.batch_size):
         """demo_feature.py: the (T-4) x 512 lip features of every 5-frame window."""
@@ -96,12 +98,14 @@ class VideoScorer:
         return lip_features(self.syncnet, videofile, ScoringOptions(batch_size=batch_size).batch_size)
 
     def find_tracks(self, videofile, work_dir, reference, pipeline=PipelineOptions(), *, faces=None,
-                    reuse_faces=False, quiet=True):
-        """run_pipeline.py: the face tracks of `videofile`, cropped under WORK_DIR/.../REFERENCE."""
+                    reuse_faces=False, quiet=True, probed=None):
+        """run_pipeline.py: the face tracks of `videofile`, cropped under WORK_DIR/.../REFERENCE.
+        `probed`: media.require_scorable's answer for the video, when the caller has it."""
         from .pipeline import run_face_pipeline
 
         return run_face_pipeline(os.fspath(videofile), Layout(work_dir, reference), pipeline,
-                                 lambda: self.detector, faces=faces, reuse_faces=reuse_faces, quiet=quiet)
+                                 lambda: self.detector, faces=faces, reuse_faces=reuse_faces, quiet=quiet,
+                                 probed=probed)
 
     def score_tracks(self, work_dir, reference, scoring=ScoringOptions(), outputs=OutputOptions(), *,
                      videofile=None, quiet=True) -> VideoResult:
@@ -124,23 +128,24 @@ class VideoScorer:
         pipeline, scoring, outputs: PipelineOptions, ScoringOptions, OutputOptions; or give their
             fields by name in `options` (min_track=50, vshift=15, ...).
         """
-        from .media import require_audio_video
+        from .media import require_scorable
 
         pipeline, scoring, outputs = _merged_options(pipeline, scoring, outputs, options)
         path = os.fspath(path)
-        require_audio_video(path)  # before any folder is made
+        probed = require_scorable(path)  # before any folder is made
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="syncnet-") as temporary:
                 result = self._score_in(path, temporary, reference or "video", faces, False, pipeline,
-                                        scoring, outputs, quiet)
+                                        scoring, outputs, quiet, probed)
             return dataclasses.replace(result, files={})
         return self._score_in(path, os.fspath(work_dir), reference or reference_for(path), faces, reuse_faces,
-                              pipeline, scoring, outputs, quiet)
+                              pipeline, scoring, outputs, quiet, probed)
 
-    def _score_in(self, path, work_dir, reference, faces, reuse_faces, pipeline, scoring, outputs, quiet):
+    def _score_in(self, path, work_dir, reference, faces, reuse_faces, pipeline, scoring, outputs, quiet,
+                  probed):
         with Layout(work_dir, reference).lock():
             self.find_tracks(path, work_dir, reference, pipeline, faces=faces, reuse_faces=reuse_faces,
-                             quiet=quiet)
+                             quiet=quiet, probed=probed)
             return self.score_tracks(work_dir, reference, scoring, outputs, videofile=path, quiet=quiet)
 
 

@@ -10,7 +10,6 @@ A failed or interrupted video therefore never leaves half its outputs in the dat
 """
 import logging
 import os
-import secrets
 import shutil
 import socket
 import tempfile
@@ -18,8 +17,8 @@ import time
 
 from . import storage
 from .errors import WeightsError, describe_error
-from .layout import (FOLDERS, OWNER_MARK, PIPELINE_RECORD, Layout, check_replaceable, make_owned_dir,
-                     reference_for, remove_abandoned, remove_owned_dir)
+from .layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
+                     remove_abandoned, remove_owned_dir, staging_path, swap_in)
 
 log = logging.getLogger("syncnet.batch")
 
@@ -63,7 +62,7 @@ def worker_scratch(config):
 def _remove_stale(path):
     """Delete a dead worker's scratch folder. Workers starting together may all find it: the one
     whose rename succeeds deletes it, the others let it be."""
-    if not os.path.isfile(os.path.join(path, OWNER_MARK)):
+    if not is_owned(path):
         return
     claimed = f"{path}.removing-{os.getpid()}"
     try:
@@ -117,8 +116,8 @@ def process_video(config, key, attempt=1):
         gone = FOLDERS if not config.in_place else set(FOLDERS) - config.keep
         for name in gone:
             remove_owned_dir(os.path.join(work_dir, name, reference))
-        if storage.is_uri(video):
-            _remove_fetched(config, reference)
+        if storage.is_uri(video) and os.path.exists(_input_copy(config, reference, video)):
+            os.unlink(_input_copy(config, reference, video))
         record["seconds"] = round(time.time() - started, 3)
         if succeeded:
             log.info("%s: done in %.1f s", video, record["seconds"])
@@ -132,8 +131,7 @@ def _score_face_tracks(config, source, work_dir, reference):
         source, work_dir=work_dir, reference=reference, pipeline=config.pipeline, scoring=config.scoring,
         outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
     fields = {"n_frames": result.n_frames,
-              "tracks": [{"track": t.track, "start_frame": t.start_frame, "end_frame": t.end_frame, "offset": t.offset,
-                          "min_dist": _plain(t.min_dist), "confidence": _plain(t.confidence)} for t in result.tracks]}
+              "tracks": [{name: value for name, value in t.record().items() if name != "file"} for t in result.tracks]}
     if config.curate is not None:
         from .curation import curate
 
@@ -174,10 +172,6 @@ def failure_record(config, key, error, attempt):
     return record
 
 
-def _plain(value):
-    return None if value != value else value  # NaN (an unscored track) is null in JSON
-
-
 def _input_copy(config, reference, video):
     return os.path.join(worker_scratch(config), "input", reference + os.path.splitext(video)[1])
 
@@ -187,14 +181,6 @@ def _local_source(config, video, reference):
     if not storage.is_uri(video):
         return video
     return storage.download(video, _input_copy(config, reference, video))
-
-
-def _remove_fetched(config, reference):
-    folder = os.path.join(worker_scratch(config), "input")
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            if name.startswith(reference + "."):
-                os.unlink(os.path.join(folder, name))
 
 
 def fetch_saved_faces(data_dir, work_dir, reference):
@@ -224,14 +210,9 @@ def publish(work_dir, data_dir, reference, keep):
             storage.upload_tree(built, target)
             continue
         check_replaceable(target, "choose another --data_dir")
-        token = secrets.token_hex(6)
-        staging, retired = (os.path.join(os.path.dirname(target), f".{reference}.{token}.{kind}")
-                            for kind in ("staging", "retired"))
+        staging = staging_path(target)
         shutil.copytree(built, staging)
-        if os.path.isdir(target):
-            os.replace(target, retired)
-        os.replace(staging, target)
-        remove_owned_dir(retired)
+        swap_in(staging, target)
 
 
 def remove_video_folders(data_dir, reference):

@@ -25,13 +25,14 @@ def describe_error(error):
     """One line for a failure: the message of a SyncNetError or OSError; for anything else,
     which is a bug, its type too."""
     if isinstance(error, SyncNetError):
-        return _one_line(error)
+        return one_line(error)
     if isinstance(error, OSError):
         where = f"{error.filename} " if error.filename else ""
-        return f"{where}{error.strerror or _one_line(error)}"
-    return f"unexpected {type(error).__name__}: {_one_line(error)}"
+        return f"{where}{error.strerror or one_line(error)}"
+    return f"unexpected {type(error).__name__}: {one_line(error)}"
 
 
-def _one_line(error):
-    text = " ".join(str(error).split())
+def one_line(error, limit=None):
+    """An exception's message on one line (at most `limit` characters), or its type's name."""
+    text = " ".join(str(error).split())[:limit]
     return text or type(error).__name__

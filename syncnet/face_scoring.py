@@ -60,15 +60,17 @@ def _resized(images, resize):
 
 
 @torch.inference_mode()
-def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, resize=False, quiet=True):
+def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, resize=False, quiet=True,
+                     probed=None):
     """Offset, LSE-D and LSE-C of one face video, as the reference demo computes them.
 
     `network` is a loaded syncnet.inference.InferenceSyncNet; `work_dir` an empty folder the
     caller owns, for the extracted frames and audio. `resize` scores a video of any frame size
-    by resizing each frame to 224x224 instead of refusing it.
+    by resizing each frame to 224x224 instead of refusing it. `probed` is media.require_scorable's
+    answer for the video, when the caller has it already.
     """
     started = time.time()
-    info, alignment = media.require_scorable(videofile)
+    info, alignment = probed or media.require_scorable(videofile)
     # A 25 fps input is decoded exactly as the reference did; others are resampled to 25 fps.
     resample = None if info.fps == media.FRAME_RATE else media.FRAME_RATE
     if resample:

@@ -95,6 +95,25 @@ def remove_owned_dir(path):
         shutil.rmtree(path)
 
 
+def staging_path(final):
+    """A hidden name beside `final` (`.NAME.TOKEN.staging`) to build its replacement under."""
+    return _beside(final, "staging")
+
+
+def _beside(final, kind):
+    return os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.{secrets.token_hex(6)}.{kind}")
+
+
+def swap_in(built, final):
+    """Put the folder `built` at `final`, replacing the folder there (moved aside, then deleted).
+    A kill between the two renames leaves names that remove_abandoned clears."""
+    retired = _beside(final, "retired")
+    if os.path.isdir(final):
+        os.replace(final, retired)
+    os.replace(built, final)
+    remove_owned_dir(retired)
+
+
 def scratch_dir(parent, reference):
     """TMP_DIR/REFERENCE, emptied for a new run, with a lock held while the caller uses it:
 
@@ -215,8 +234,7 @@ class StagedPipeline:
 
     def __init__(self, layout):
         self.layout = layout
-        self.token = secrets.token_hex(6)
-        self.staged = dataclasses.replace(layout, name=f".{layout.reference}.{self.token}.staging")
+        self.staged = dataclasses.replace(layout, name=f".{layout.reference}.{secrets.token_hex(6)}.staging")
 
     def check(self):
         """Refuse now, before any work, folders this run could not replace."""
@@ -239,12 +257,7 @@ class StagedPipeline:
         if os.path.exists(old_record):
             os.remove(old_record)
         for kind in PIPELINE_FOLDERS:
-            final = self.layout.folder(kind)
-            retired = dataclasses.replace(self.layout, name=f".{self.layout.reference}.{self.token}.retired")
-            if os.path.isdir(final):
-                os.replace(final, retired.folder(kind))
-            os.replace(self.staged.folder(kind), final)
-            remove_owned_dir(retired.folder(kind))
+            swap_in(self.staged.folder(kind), self.layout.folder(kind))
         remove_owned_dir(self.layout.tmp)  # the reference removes pytmp/REFERENCE at the end
 
     def __exit__(self, *exc):

@@ -166,10 +166,9 @@ def _first_presentation(listing, media_type):
     return None, None
 
 
-def audio_alignment(path):
-    """How far `path`'s audio is from its video; nothing to do (today's exact commands) when
-    both start together."""
-    video, audio, rate = stream_starts(path)
+def audio_alignment(path, video, audio, rate):
+    """How far `path`'s audio is from its video, given their starts (stream_starts); nothing to
+    do (today's exact commands) when both start together."""
     if video is None or audio is None or not rate:
         return AudioAlignment()
     gap = audio - video
@@ -204,11 +203,11 @@ def require_scorable(path):
     """require_audio_video, plus a decodable first frame and the audio's alignment: (MediaInfo,
     AudioAlignment)."""
     info = require_audio_video(path)
-    video, _, _ = stream_starts(path)
+    video, audio, rate = stream_starts(path)
     if video is None:
         raise MediaError(f"{path}: its video stream has no frame ffmpeg can decode (a zero-frame or "
                          "damaged video)")
-    return info, audio_alignment(path)
+    return info, audio_alignment(path, video, audio, rate)
 
 
 # The smallest frame side S3FD can search: its trunk's five 2x2 max-pools need 28 pixels.

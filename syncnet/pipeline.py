@@ -94,13 +94,14 @@ def crop_track(track, frame_paths, crop_path, audio_path, scratch, options):
 
 
 def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_factory=None, *,
-                      faces=None, reuse_faces=False, quiet=True):
+                      faces=None, reuse_faces=False, quiet=True, probed=None):
     """All of run_pipeline.py: returns a PipelineOutcome, with the folders of `layout` written.
 
     faces: detections to use instead of the detector's (faces.pckl's format); reuse_faces: use
     the layout's own faces.pckl. Otherwise `detector_factory()` makes the face detector.
+    `probed` is media.require_scorable's answer for the video, when the caller has it already.
     """
-    info, alignment = media.require_scorable(videofile)
+    info, alignment = probed or media.require_scorable(videofile)
     media.require_face_sized(videofile, info, options.facedet_scale)
     layout = dataclasses.replace(layout, container=options.container)
     if faces is not None:

@@ -21,7 +21,7 @@ import time
 
 from . import storage
 from .batch_worker import failure_record, process_video, scorer_for, worker_scratch
-from .errors import InputError, SyncNetError
+from .errors import InputError, SyncNetError, one_line
 
 log = logging.getLogger("syncnet.batch")
 
@@ -98,8 +98,7 @@ def connect(options, quiet):
         try:
             ray.init(address=options.address, **settings)
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise InputError(f"--ray_address {options.address}: cannot connect ({' '.join(str(error).split())[:200]})") \
-                from None
+            raise InputError(f"--ray_address {options.address}: cannot connect ({one_line(error, 200)})") from None
     return True
 
 
@@ -234,5 +233,4 @@ class _Pool:
 
 
 def _cause(error):
-    cause = getattr(error, "cause", None) or error
-    return " ".join(str(cause).split())[:300]
+    return one_line(getattr(error, "cause", None) or error, 300)

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from urllib.parse import urlparse
 
-from .errors import InputError
+from .errors import InputError, one_line
 
 SCHEMES = ("s3://",)
 
@@ -63,7 +63,7 @@ def _split(uri):
 
 
 def _failure(uri, error):
-    return InputError(f"{uri}: object storage failed ({' '.join(str(error).split())[:200]})")
+    return InputError(f"{uri}: object storage failed ({one_line(error, 200)})")
 
 
 def stat(uri):

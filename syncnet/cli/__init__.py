@@ -34,17 +34,17 @@ def make_parser(name, description, argv, module=None):
     return argparse.ArgumentParser(prog=prog, description=description)
 
 
-def add_options(parser, group, skip=()):
-    """One --name option per field of an options dataclass, with its default and help."""
+def add_options(parser, group, skip=(), unset=False):
+    """One --name option per field of an options dataclass, with its default and help. With
+    `unset`, an option not given is None (the caller tells what was passed from what was not)."""
     for spec in dataclasses.fields(group):
         if spec.name in skip:
             continue
-        if "choices" in spec.metadata:
-            parser.add_argument(f"--{spec.name}", choices=spec.metadata["choices"], default=spec.default,
-                                help=f"{spec.metadata['help']} (default {spec.default})")
-            continue
-        parser.add_argument(f"--{spec.name}", type=spec.metadata["kind"], default=spec.default,
-                            help=f"{spec.metadata['help']} (default {spec.default:g})")
+        choices = spec.metadata.get("choices")
+        kind = {"choices": choices} if choices else {"type": spec.metadata["kind"]}
+        shown = spec.default if choices else f"{spec.default:g}"
+        parser.add_argument(f"--{spec.name}", default=None if unset else spec.default,
+                            help=spec.metadata["help"] + ("" if unset else f" (default {shown})"), **kind)
 
 
 def add_pipeline_options(parser):

@@ -14,7 +14,8 @@ import sys
 
 from ..options import OutputOptions, PipelineOptions, ScoringOptions
 from ..protocols import PROTOCOLS
-from . import (add_common_options, add_model_options, make_parser, model_options, options_from, reported_errors)
+from . import (add_common_options, add_model_options, add_options, make_parser, model_options, options_from,
+               reported_errors)
 from .batch import add_engine_options, engine_settings, stopped_by_signals
 
 COMMAND = "syncnet-eval"
@@ -40,10 +41,7 @@ def build_parser(argv=None):
                         help="folders kept for each video, as syncnet-batch --keep (default pywork)")
     add_model_options(parser)
     pipeline = parser.add_argument_group("pipeline (the protocol sets these; a value given here overrides it)")
-    for spec in dataclasses.fields(PipelineOptions):
-        kind = {"type": spec.metadata["kind"]} if "choices" not in spec.metadata else \
-            {"choices": spec.metadata["choices"]}
-        pipeline.add_argument(f"--{spec.name}", default=None, help=spec.metadata["help"], **kind)
+    add_options(pipeline, PipelineOptions, unset=True)
     pipeline.add_argument("--s3fd_model", default=None, help="S3FD weights (default: the official sfd_face.pth)")
     pipeline.add_argument("--reuse_faces", action="store_true",
                           help="use the faces.pckl of an earlier run of each video in --out instead of detecting")
