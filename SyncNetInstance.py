@@ -6,17 +6,17 @@
 
 `opt` is anything with the reference's fields (tmp_dir, reference, batch_size, vshift), such as
 its argparse namespace. evaluate prints the reference's lines; the package's own code
-(syncnet.face_scoring, through syncnet.VideoScorer) does the work and prints nothing.
+(syncnet.scoring.face_video, through syncnet.VideoScorer) does the work and prints nothing.
 """
 import torch
 
 from SyncNetModel import S
-from syncnet.devices import resolve_device
-from syncnet.face_scoring import lip_features, score_face_video
-from syncnet.layout import scratch_dir
-from syncnet.models import load_syncnet_weights
+from syncnet.runtime.devices import resolve_device
+from syncnet.scoring.face_video import lip_features, score_face_video
+from syncnet.io.layout import scratch_dir
+from syncnet.models.loading import load_syncnet_weights
 from syncnet.options import ScoringOptions
-from syncnet.reports import demo_report
+from syncnet.render.reports import demo_report
 
 
 class SyncNetInstance(torch.nn.Module):
@@ -36,7 +36,7 @@ class SyncNetInstance(torch.nn.Module):
     def network(self):
         """__S__ keeps the official layout; scoring runs its folded 2D equivalent, built on first use."""
         if self._net is None:
-            from syncnet.inference import InferenceSyncNet
+            from syncnet.models.inference import InferenceSyncNet
 
             self._net = InferenceSyncNet(self.__S__).to(self.device)
         return self._net

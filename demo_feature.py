@@ -31,7 +31,7 @@ def main(argv=None):
 
         from syncnet import VideoScorer
         from syncnet.errors import InputError
-        from syncnet.fileio import atomic_path
+        from syncnet.io.fileio import atomic_path
 
         scoring = options_from(args, ScoringOptions)
         if not os.path.isfile(args.videofile):

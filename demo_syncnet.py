@@ -37,8 +37,8 @@ def build_parser(argv=None):
 def check_outputs(args):
     """Refuse bad output names before the minutes of scoring."""
     from syncnet.errors import InputError
-    from syncnet.plots import check_plot_path
-    from syncnet.resync import audio_codec_for
+    from syncnet.render.plots import check_plot_path
+    from syncnet.repair.resync import audio_codec_for
 
     if args.offset is not None and not args.write_synced:
         raise InputError("--offset only applies with --write_synced OUT")
@@ -53,8 +53,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
         from syncnet import VideoScorer
-        from syncnet.media import require_scorable
-        from syncnet.reports import demo_report
+        from syncnet.io.media import require_scorable
+        from syncnet.render.reports import demo_report
 
         scoring = options_from(args, ScoringOptions)
         check_outputs(args)
@@ -66,13 +66,13 @@ def main(argv=None):
                                         resize=args.resize, quiet=args.quiet, probed=probed)
         print(demo_report(score))
         if args.plot:
-            from syncnet.plots import plot_demo
+            from syncnet.render.plots import plot_demo
 
             plot_demo(score.summary, scoring.vshift, os.path.basename(args.videofile), args.plot)
             print("Wrote %s" % args.plot)
         if args.write_synced:
-            from syncnet.reports import describe_shift
-            from syncnet.resync import write_synced
+            from syncnet.render.reports import describe_shift
+            from syncnet.repair.resync import write_synced
 
             offset = score.summary.offset if args.offset is None else args.offset
             if args.offset is None and score.summary.confidence < OutputOptions.min_conf:

@@ -30,9 +30,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
         from syncnet import VideoScorer
-        from syncnet.detection import load_faces_file
+        from syncnet.pipeline.detection import load_faces_file
         from syncnet.errors import InputError
-        from syncnet.layout import check_reference
+        from syncnet.io.layout import check_reference
 
         options = options_from(args, PipelineOptions)
         if not args.videofile:

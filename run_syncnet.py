@@ -36,9 +36,9 @@ def main(argv=None):
     with reported_errors(parser.prog, args.debug, args.quiet):
         from syncnet import VideoScorer
         from syncnet.errors import InputError
-        from syncnet.layout import Layout
-        from syncnet.reports import describe_shift, track_report, written
-        from syncnet.resync import consensus_offset, write_synced
+        from syncnet.io.layout import Layout
+        from syncnet.render.reports import describe_shift, track_report, written
+        from syncnet.repair.resync import consensus_offset, write_synced
 
         scoring, outputs = options_from(args, ScoringOptions), options_from(args, OutputOptions)
         if not args.reference:

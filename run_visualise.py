@@ -26,9 +26,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
         from syncnet.errors import InputError
-        from syncnet.layout import Layout
-        from syncnet.reports import written
-        from syncnet.visualise import visualise_run
+        from syncnet.io.layout import Layout
+        from syncnet.render.reports import written
+        from syncnet.render.visualise import visualise_run
 
         if not args.reference:
             raise InputError("--reference is required: the --reference of run_pipeline.py")

@@ -59,12 +59,12 @@ REFERENCE = {
 # Stages of run_pipeline timed by --stages: (stage, module, attribute). Each attribute is looked
 # up by run_pipeline at call time, so wrapping it there times the real run's own calls.
 PIPELINE_STAGES = (
-    ("convert", "syncnet.pipeline", "convert_input"),
+    ("convert", "syncnet.pipeline.stage", "convert_input"),
     ("load_detector", "detectors", "S3FD"),
-    ("detect", "syncnet.detection", "detect_faces_in_frames"),
-    ("scenes", "syncnet.pipeline", "detect_scenes"),
-    ("track", "syncnet.pipeline", "track_faces"),
-    ("crop", "syncnet.pipeline", "crop_track"),
+    ("detect", "syncnet.pipeline.detection", "detect_faces_in_frames"),
+    ("scenes", "syncnet.pipeline.stage", "detect_scenes"),
+    ("track", "syncnet.pipeline.stage", "track_faces"),
+    ("crop", "syncnet.pipeline.stage", "crop_track"),
 )
 
 
@@ -120,7 +120,7 @@ def _build(target, make, *sources):
 
 def _ffmpeg(args, what):
     _ensure_repo_on_path()
-    from syncnet.media import run_ffmpeg
+    from syncnet.io.media import run_ffmpeg
 
     run_ffmpeg([str(a) for a in args], what)
 
@@ -420,7 +420,7 @@ def _parse_demo_output(path):
 def run_demo(name, video, cfg):
     """demo_syncnet.py on `video`; units are the scored windows."""
     _ensure_repo_on_path()
-    from syncnet.scoring import window_count
+    from syncnet.scoring.distances import window_count
 
     tmp_dir = cfg["work"] / "run" / "pytmp"
     command = [sys.executable, REPO_ROOT / "demo_syncnet.py", "--initial_model", cfg["syncnet_model"],

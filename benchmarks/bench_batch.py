@@ -37,7 +37,7 @@ def shared_dir():
 
 def make_clips(folder, count, seconds):
     sys.path.insert(0, str(REPO_ROOT))
-    from syncnet.media import run_ffmpeg
+    from syncnet.io.media import run_ffmpeg
 
     still = shared_dir() / "fixtures" / "frames" / "twoface_200.png"
     first = folder / "clip000.mkv"

@@ -14,8 +14,8 @@ __version__ = "0.2.0"
 
 _EXPORTS = {
     "score_video": "api", "VideoScorer": "api",
-    "TrackResult": "results", "VideoResult": "results",
-    "FaceVideoScore": "face_scoring",
+    "TrackResult": "scoring.results", "VideoResult": "scoring.results",
+    "FaceVideoScore": "scoring.face_video",
     "PipelineOptions": "options", "ScoringOptions": "options", "OutputOptions": "options",
     "ModelOptions": "options",
     "SyncNetError": "errors", "InputError": "errors", "MediaError": "errors", "WeightsError": "errors",

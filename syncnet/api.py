@@ -17,9 +17,9 @@ import logging
 import os
 import tempfile
 
-from .layout import Layout, reference_for, scratch_dir
-from .options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, with_options
-from .results import TrackResult, VideoResult
+from syncnet.io.layout import Layout, reference_for, scratch_dir
+from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, with_options
+from syncnet.scoring.results import TrackResult, VideoResult
 
 __all__ = ["VideoScorer", "score_video", "TrackResult", "VideoResult"]
 
@@ -30,12 +30,12 @@ class VideoScorer:
     """SyncNet and S3FD, each loaded once on first use, to score any number of videos.
 
     `syncnet_model` and `s3fd_model` default to the official files in the reference's places,
-    else in the model cache (see syncnet.paths); `device` is 'auto' (CUDA when available),
+    else in the model cache (see syncnet.models.paths); `device` is 'auto' (CUDA when available),
     'cpu', 'cuda' or 'cuda:N'.
     """
 
     def __init__(self, device="auto", syncnet_model=None, s3fd_model=None):
-        from .devices import resolve_device
+        from syncnet.runtime.devices import resolve_device
 
         self.models = ModelOptions(syncnet_model=None if syncnet_model is None else os.fspath(syncnet_model),
                                    s3fd_model=None if s3fd_model is None else os.fspath(s3fd_model),
@@ -52,7 +52,7 @@ class VideoScorer:
     def syncnet(self):
         """The scoring network (loaded now if it was not)."""
         if self._syncnet is None:
-            from .models import load_syncnet
+            from syncnet.models.loading import load_syncnet
 
             self._syncnet = load_syncnet(self.models.syncnet_model, self.models.device)
             log.info("SyncNet model %s loaded", self.models.syncnet_model or "syncnet_v2.model")
@@ -62,7 +62,7 @@ class VideoScorer:
     def detector(self):
         """The S3FD face detector (loaded now if it was not)."""
         if self._detector is None:
-            from .models import load_s3fd
+            from syncnet.models.loading import load_s3fd
 
             self._detector = load_s3fd(self.models.s3fd_model, self.models.device)
         return self._detector
@@ -78,8 +78,8 @@ class VideoScorer:
                          resize=False, quiet=True, probed=None):
         """demo_syncnet.py: one face video scored in TMP_DIR/REFERENCE (a FaceVideoScore).
         `probed`: media.require_scorable's answer for the video, when the caller has it."""
-        from .face_scoring import score_face_video
-        from .media import require_scorable
+        from syncnet.scoring.face_video import score_face_video
+        from syncnet.io.media import require_scorable
 
         probed = probed or require_scorable(videofile)  # before the network loads
         network = self.syncnet
@@ -89,10 +89,10 @@ class VideoScorer:
 
     def lip_features(self, videofile, batch_size=ScoringOptions.batch_size):
         """demo_feature.py: the (T-4) x 512 lip features of every 5-frame window."""
-        from .face_scoring import lip_features
+        from syncnet.scoring.face_video import lip_features
 
         if not os.path.isfile(videofile):
-            from .errors import InputError
+            from syncnet.errors import InputError
 
             raise InputError(f"video file not found: {videofile}")
         return lip_features(self.syncnet, videofile, ScoringOptions(batch_size=batch_size).batch_size)
@@ -101,7 +101,7 @@ class VideoScorer:
                     reuse_faces=False, quiet=True, probed=None):
         """run_pipeline.py: the face tracks of `videofile`, cropped under WORK_DIR/.../REFERENCE.
         `probed`: media.require_scorable's answer for the video, when the caller has it."""
-        from .pipeline import run_face_pipeline
+        from syncnet.pipeline.stage import run_face_pipeline
 
         return run_face_pipeline(os.fspath(videofile), Layout(work_dir, reference), pipeline,
                                  lambda: self.detector, faces=faces, reuse_faces=reuse_faces, quiet=quiet,
@@ -110,7 +110,7 @@ class VideoScorer:
     def score_tracks(self, work_dir, reference, scoring=ScoringOptions(), outputs=OutputOptions(), *,
                      videofile=None, quiet=True) -> VideoResult:
         """run_syncnet.py: every cropped track of REFERENCE scored, and its result files written."""
-        from .track_scoring import score_tracks
+        from syncnet.scoring.tracks import score_tracks
 
         return score_tracks(Layout(work_dir, reference), lambda: self.syncnet, scoring, outputs,
                             videofile=videofile, quiet=quiet)
@@ -128,7 +128,7 @@ class VideoScorer:
         pipeline, scoring, outputs: PipelineOptions, ScoringOptions, OutputOptions; or give their
             fields by name in `options` (min_track=50, vshift=15, ...).
         """
-        from .media import require_scorable
+        from syncnet.io.media import require_scorable
 
         pipeline, scoring, outputs = _merged_options(pipeline, scoring, outputs, options)
         path = os.fspath(path)

@@ -10,7 +10,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import InputError
+from syncnet.errors import InputError
 
 
 def _option(default, help, *, minimum=None, maximum=None, above=None, below=None, kind=float):

@@ -15,7 +15,7 @@ import pytest
 from scipy import signal
 from scipy.io import wavfile
 
-from syncnet import media
+from syncnet.io import media
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

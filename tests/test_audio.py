@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.io import wavfile
 
-from syncnet import media
+from syncnet.io import media
 from syncnet.errors import MediaError
-from syncnet.scoring import StreamedMfcc, mfcc_frame_count, window_columns
+from syncnet.scoring.distances import StreamedMfcc, mfcc_frame_count, window_columns
 
 
 def mfcc(samples):

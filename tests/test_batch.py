@@ -13,12 +13,12 @@ import random
 
 import pytest
 
-from syncnet import batch
+from syncnet.batch import driver as batch
 from syncnet.cli import batch as batch_command
 from syncnet.errors import InputError
-from syncnet.fileio import load_pickle
-from syncnet.layout import reference_for
-from syncnet.media import run_ffmpeg
+from syncnet.io.fileio import load_pickle
+from syncnet.io.layout import reference_for
+from syncnet.io.media import run_ffmpeg
 from tests.helpers import reference_summary, run_script
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.

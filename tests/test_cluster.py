@@ -67,7 +67,7 @@ def cluster(ray_env):
 def clips(tmp_path_factory, shared_dir):
     """Two faces on a still frame, one face (for curation), no face track, and a corrupt file; the
     audio is PCM noise, so a curated copy can be checked to the sample."""
-    from syncnet.media import run_ffmpeg
+    from syncnet.io.media import run_ffmpeg
 
     folder = tmp_path_factory.mktemp("cluster_clips")
     still = need(shared_dir / "fixtures" / "frames" / "twoface_200.png")
@@ -252,7 +252,7 @@ def test_curation_keeps_a_confident_clip_and_moves_its_audio_exactly(clips, weig
     """One face track, from detections given to an earlier run_pipeline (--faces), taken up by
     the batch's --reuse_faces: the manifest keeps it at that track's offset, and the copy's
     audio is the original's moved by exactly offset x 640 samples."""
-    from syncnet.layout import reference_for
+    from syncnet.io.layout import reference_for
     from tests.helpers import run_script
 
     video, work = clips / "one_face.mkv", tmp_path / "work"

@@ -2,8 +2,8 @@
 it is within --max_offset (LatentSync keeps confidence >= 3 and |offset| <= 6)."""
 import numpy as np
 
-from syncnet.curation import decide, manifest_rows, output_name
-from syncnet.results import TrackResult
+from syncnet.batch.curation import decide, manifest_rows, output_name
+from syncnet.scoring.results import TrackResult
 
 
 def tracks(*offsets_and_confidences):

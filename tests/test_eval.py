@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from syncnet.layout import reference_for
-from syncnet.media import extract_audio, extract_frames, run_ffmpeg
+from syncnet.io.layout import reference_for
+from syncnet.io.media import extract_audio, extract_frames, run_ffmpeg
 from tests.helpers import REPO_ROOT, assert_refused, make_clip, reference_evaluate, run_script
 
 MEAN_DIST_TOL = 0.005  # the fixtures README's, for JPEG encoders of other ffmpeg versions
@@ -61,7 +61,7 @@ def test_wav2lip_lrs_resizes_every_frame(clip, syncnet_weights, tmp_path):
     """A 2x-upscaled copy scores as the cv2.resize'd frames do, by an independent restatement
     of the reference with the official network; demo_syncnet --resize gives the same numbers."""
     from SyncNetModel import S
-    from syncnet.models import load_syncnet_weights
+    from syncnet.models.loading import load_syncnet_weights
 
     upscaled = tmp_path / "up.avi"
     run_ffmpeg(["-i", str(clip("example.avi")), "-vf", "scale=448:448", "-c:v", "mpeg4", "-q:v", "2",
@@ -103,7 +103,7 @@ def twoface_cut(clip, twoface_faces_json, tmp_path_factory):
                 str(video)], "cut twoface.mp4")
     probe = folder / "probe"
     probe.mkdir()
-    from syncnet.media import convert_video
+    from syncnet.io.media import convert_video
 
     convert_video(video, probe / "video.avi")
     extract_frames(probe / "video.avi", probe, quality=2)

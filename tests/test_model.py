@@ -13,7 +13,7 @@ import torch
 from SyncNetInstance import SyncNetInstance
 from SyncNetModel import S
 from syncnet.errors import WeightsError
-from syncnet.scoring import ShiftedDistances, audio_batch, lip_batches, summarise, window_columns
+from syncnet.scoring.distances import ShiftedDistances, audio_batch, lip_batches, summarise, window_columns
 
 
 def test_layout_matches_official(shared_dir):
@@ -139,7 +139,7 @@ def test_summary_on_a_known_curve():
 
 def test_inference_form_equals_reference_modules(syncnet_weights):
     """The folded 2D network computes what the official 3D modules compute, to float32 rounding."""
-    from syncnet.inference import InferenceSyncNet
+    from syncnet.models.inference import InferenceSyncNet
 
     model = S().eval()
     model.load_state_dict(torch.load(syncnet_weights, weights_only=True))

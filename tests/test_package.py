@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import detectors.s3fd
 from syncnet.errors import WeightsError
-from syncnet.paths import cache_dir, find_s3fd_weights, find_syncnet_model
+from syncnet.models.paths import cache_dir, find_s3fd_weights, find_syncnet_model
 from tests.helpers import REPO_ROOT
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
@@ -43,7 +42,7 @@ def test_cache_folder_from_environment(monkeypatch, tmp_path):
 def test_syncnet_model_lookup(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("syncnet.paths.CODE_ROOT", tmp_path / "site")
+    monkeypatch.setattr("syncnet.models.paths.CODE_ROOT", tmp_path / "site")
     given = tmp_path / "given.model"
     assert find_syncnet_model(given) == str(given), "a path that is not the default is used as given"
 
@@ -74,7 +73,7 @@ def test_syncnet_model_lookup(monkeypatch, tmp_path):
 
 def test_s3fd_weights_lookup(monkeypatch, tmp_path):
     monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(detectors.s3fd, "DEFAULT_WEIGHTS", tmp_path / "beside" / "sfd_face.pth")
+    monkeypatch.setattr("syncnet.models.paths.S3FD_DEFAULT", tmp_path / "beside" / "sfd_face.pth")
     assert find_s3fd_weights("mine.pth") == "mine.pth"
     with pytest.raises(WeightsError, match=re.escape(str(tmp_path / "cache" / "sfd_face.pth"))):
         find_s3fd_weights()

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from syncnet.cropping import crop_face
-from syncnet.frames import read_video
+from syncnet.pipeline.cropping import crop_face
+from syncnet.io.frames import read_video
 from tests.helpers import TEST_DEVICE, need, reference_summary, run_script
 from tests.helpers import TWOFACE as REFERENCE
 
@@ -127,7 +127,7 @@ def test_real_detection_end_to_end(tmp_path, shared_dir, s3fd_weights, syncnet_w
     frame of twoface with a sine tone, and the threshold is lowered to get tracks.
     """
     from detectors import S3FD
-    from syncnet.media import run_ffmpeg
+    from syncnet.io.media import run_ffmpeg
 
     still = need(shared_dir / "fixtures" / "frames" / "twoface_200.png")
     video = tmp_path / "still.mp4"

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncnet import protocols
+from syncnet.eval import protocols
 from syncnet.errors import InputError
-from syncnet.protocols import (
+from syncnet.eval.protocols import (
     PROTOCOLS,
     TrackScore,
     VideoOutcome,

@@ -47,7 +47,7 @@ def clips(tmp_path_factory, shared_dir):
     # Two faces on a still frame with a tone: the stand-in S3FD at --facedet_conf 0.5 tracks them.
     # Its audio stops 0.2 s (5 frames) before its video, as real files often do.
     made["faces_short_audio"] = folder / "faces_short_audio.mp4"
-    from syncnet.media import run_ffmpeg
+    from syncnet.io.media import run_ffmpeg
     run_ffmpeg(["-loop", "1", "-framerate", "25", "-t", "3", "-i", str(still), "-f", "lavfi", "-i",
                 "sine=frequency=300:sample_rate=16000:duration=2.8", "-c:v", "mpeg4", "-q:v", "2",
                 "-pix_fmt", "yuv420p", "-c:a", "aac", str(made["faces_short_audio"])], "make the face clip")
@@ -230,7 +230,7 @@ def _click_clip(path, audio_delay):
     """A 224x224 clip whose audio is a 4 ms burst every second, starting `audio_delay` s after
     the video (negative: before it). PCM in Matroska, so that no codec priming moves the
     timestamps: the streams start exactly where -itsoffset puts them."""
-    from syncnet.media import run_ffmpeg
+    from syncnet.io.media import run_ffmpeg
 
     bursts = "aevalsrc='if(lt(mod(t\\,1)\\,0.004)\\,0.8*sin(2*PI*2000*t)\\,0)':s=48000:d=4"
     video = ["-f", "lavfi", "-i", "testsrc2=size=224x224:rate=25:duration=4"]
@@ -301,7 +301,7 @@ def test_bad_scoring_options_are_refused(args, words, clips, tmp_path, syncnet_w
 
 
 def test_frames_too_small_for_a_face_are_refused(tmp_path, s3fd_weights):
-    from syncnet.media import run_ffmpeg
+    from syncnet.io.media import run_ffmpeg
 
     tiny = tmp_path / "tiny.mp4"
     run_ffmpeg(["-f", "lavfi", "-i", "color=c=gray:size=1x1:rate=25:duration=2", "-f", "lavfi", "-i",
@@ -329,7 +329,7 @@ def test_large_frames_are_detected_a_few_at_a_time(tmp_path, s3fd_weights):
 
 
 def test_messages_for_broken_files(tmp_path, syncnet_weights, s3fd_weights, clips):
-    from syncnet.media import ffmpeg_exe, run_ffmpeg
+    from syncnet.io.media import ffmpeg_exe, run_ffmpeg
 
     zero = tmp_path / "zero.avi"  # ffmpeg writes the file, then exits non-zero: no frame was encoded
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "quiet", "-f", "lavfi", "-i",
@@ -447,7 +447,7 @@ def test_sigterm_records_what_finished_and_removes_what_did_not(workers, batch_c
 
 
 def test_a_cut_state_line_does_not_eat_the_next_record(tmp_path):
-    from syncnet import batch
+    from syncnet.batch import driver as batch
 
     state = tmp_path / batch.STATE_FILE
     first = {"video": "/v/a.mp4", "size": 1, "mtime_ns": 2, "status": "ok"}
@@ -461,7 +461,7 @@ def test_a_cut_state_line_does_not_eat_the_next_record(tmp_path):
 
 def test_inputs_one_file_one_video_and_bad_lines_become_failed_rows(batch_clips, tmp_path, syncnet_weights,
                                                                     s3fd_weights, monkeypatch):
-    from syncnet import batch
+    from syncnet.batch import driver as batch
 
     tree = tmp_path / "tree"
     tree.mkdir()

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 import demo_syncnet
 import run_syncnet
 from syncnet.errors import InputError
-from syncnet.results import TrackResult
-from syncnet.resync import (audio_codec_for, consensus_offset, samples_for_offset, shift_samples,
+from syncnet.scoring.results import TrackResult
+from syncnet.repair.resync import (audio_codec_for, consensus_offset, samples_for_offset, shift_samples,
                             write_synced)
 from tests.helpers import TEST_DEVICE, assert_shifted_exactly, decoded_audio, run_script, video_packets
 

@@ -189,7 +189,7 @@ def test_default_weights_path_is_beside_the_package(tmp_path, monkeypatch):
 
 def test_device_choices(s3fd_weights, monkeypatch):
     """Whether or not this machine has CUDA: its availability is monkeypatched both ways."""
-    from syncnet.devices import resolve_device
+    from syncnet.runtime.devices import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError) as caught:

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from syncnet.results import track_result
-from syncnet.scoring import summarise
-from syncnet.speakers import speakers_document, speaking_segments, speaking_track
+from syncnet.scoring.results import track_result
+from syncnet.scoring.distances import summarise
+from syncnet.scoring.speakers import speakers_document, speaking_segments, speaking_track
 from tests.helpers import (TWOFACE, TWOFACE_SPEAKER_THRESHOLD, TWOFACE_SYNC_OFFSET, assert_shifted_exactly,
                            decoded_audio, reference_frame_confidence, run_script, runs_of, video_packets)
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncnet.cropping import crop_face, smooth_track
-from syncnet.tracking import bbox_iou, link_detections, track_faces, track_scene
+from syncnet.pipeline.cropping import crop_face, smooth_track
+from syncnet.pipeline.tracking import bbox_iou, link_detections, track_faces, track_scene
 from tests.helpers import need
 
 

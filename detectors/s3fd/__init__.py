@@ -9,18 +9,18 @@ import cv2
 import numpy as np
 import torch
 
-from syncnet.devices import resolve_device
+from syncnet.runtime.devices import resolve_device
 from syncnet.errors import InputError, WeightsError
-from syncnet.paths import OFFLINE_HINT
-from syncnet.weights import load_state_dict
+from syncnet.models.paths import OFFLINE_HINT, S3FD_DEFAULT
+from syncnet.models.weights import load_state_dict
 
 from .box_utils import decode, nms, prior_boxes, select_faces
 from .nets import S3FDNet
 
 __all__ = ["S3FD", "S3FDNet", "WeightsError", "DEFAULT_WEIGHTS"]
 
-# Beside this file, not the working directory, so any caller finds the same weights.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "sfd_face.pth"
+# Beside this package, not the working directory, so any caller finds the same weights.
+DEFAULT_WEIGHTS = S3FD_DEFAULT
 HOW_TO_GET = f"run `bash download_model.sh` to get the official sfd_face.pth, {OFFLINE_HINT}"
 # Training means per channel, in the RGB order the network sees.
 IMG_MEAN = np.array([123.0, 117.0, 104.0], dtype=np.float32)

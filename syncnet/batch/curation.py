@@ -4,15 +4,15 @@ trust, and write it with its audio moved by that offset.
 The offset is the tracks' consensus, by the rule of run_syncnet.py --write_synced (the
 confidence-weighted mean offset of the tracks with confidence >= min_conf, refused when they
 disagree by more than a frame). LatentSync's preprocessing keeps clips with confidence >= 3 and
-|offset| <= 6, the defaults here. The copy is written by syncnet.resync: the video stream is
+|offset| <= 6, the defaults here. The copy is written by syncnet.repair.resync: the video stream is
 copied packet for packet and the audio moved by exactly offset x rate / 25 samples.
 """
 import os
 from dataclasses import dataclass
 
-from . import storage
-from .errors import InputError
-from .resync import AUDIO_CODECS, NoConsensus, consensus_offset, write_synced
+from syncnet.io import storage
+from syncnet.errors import InputError
+from syncnet.repair.resync import AUDIO_CODECS, NoConsensus, consensus_offset, write_synced
 
 MANIFEST_FILES = ("manifest.csv", "manifest.parquet")
 MANIFEST_COLUMNS = ("video", "reference", "decision", "reason", "offset", "confidence", "n_tracks", "output")

@@ -21,11 +21,11 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
-from . import storage
-from .curation import MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, manifest_rows
-from .errors import InputError
-from .layout import FOLDERS
-from .options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.io import storage
+from syncnet.batch.curation import MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, manifest_rows
+from syncnet.errors import InputError
+from syncnet.io.layout import FOLDERS
+from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
 
 log = logging.getLogger("syncnet.batch")
 
@@ -374,10 +374,10 @@ def write_tables(folder, names, rows, columns):
 def engine_runner(config):
     """The engine's `run(config, keys, stop)`, which yields a record per video."""
     if config.engine == "ray":
-        from .ray_engine import run_ray
+        from syncnet.batch.ray_engine import run_ray
 
         return run_ray
-    from .local_engine import run_local
+    from syncnet.batch.local_engine import run_local
 
     return run_local
 
@@ -386,11 +386,11 @@ def check_models(config):
     """A missing model file stops the batch now; in this process (the local engine's single
     worker) a damaged one too, as the networks load."""
     if config.engine == "local" and config.workers == 1:
-        from .batch_worker import scorer_for
+        from syncnet.batch.worker import scorer_for
 
         scorer_for(config.models).load(detector=not config.whole_frames)
         return
-    from .paths import find_s3fd_weights, find_syncnet_model
+    from syncnet.models.paths import find_s3fd_weights, find_syncnet_model
 
     needed = [(find_syncnet_model, config.models.syncnet_model)]
     if not config.whole_frames:
@@ -408,7 +408,7 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
     the report then says `interrupted`, and holds what finished.
     """
     if config.engine == "local" and config.workers is None:
-        from .devices import resolve_device
+        from syncnet.runtime.devices import resolve_device
 
         config = replace(config, workers=default_workers(resolve_device(config.models.device)))
     check_models(config)
@@ -445,10 +445,3 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
                        records=records, summary_files=summary, manifest_files=manifest,
                        interrupted=done < len(todo))
 
-
-if __name__ == "__main__":  # `python -m syncnet.batch` is the syncnet-batch command
-    import sys
-
-    from .cli.batch import main
-
-    sys.exit(main())

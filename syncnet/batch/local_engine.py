@@ -15,9 +15,9 @@ import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 
-from .batch_worker import failure_record, process_video, remove_video_folders
-from .layout import reference_for
-from .logs import program
+from syncnet.batch.worker import failure_record, process_video, remove_video_folders
+from syncnet.io.layout import reference_for
+from syncnet.runtime.logs import program
 
 # Stopping kills the workers, which leaves their queues' semaphores to multiprocessing's
 # resource tracker; its warning about that, printed after our last line, is only noise.
@@ -118,7 +118,7 @@ def _start_worker(threads, quiet, debug, parent, prog):
 
     import torch
 
-    from .logs import setup_logging
+    from syncnet.runtime.logs import setup_logging
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the batch decides
     _die_with(parent)

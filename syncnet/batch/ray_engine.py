@@ -6,7 +6,7 @@ counted retry, not a silent rerun or a lost video. So the driver runs its own bo
 
 - N worker actors (`--workers`, each with `--ray_num_cpus` CPUs and `--ray_num_gpus` GPUs,
   spread over the nodes) load SyncNet and S3FD once and process whole videos through
-  syncnet.batch_worker.process_video, building each video's folders on their own disk.
+  syncnet.batch.worker.process_video, building each video's folders on their own disk.
 - At most one video per actor is in flight, and inputs are taken from an iterator as actors
   free up: 100,000 inputs take constant driver memory.
 - Actors have max_restarts=0 and max_task_retries=0, so Ray never reruns anything behind the
@@ -19,9 +19,10 @@ import os
 import threading
 import time
 
-from . import storage
-from .batch_worker import failure_record, process_video, scorer_for, worker_scratch
-from .errors import InputError, SyncNetError, one_line
+from syncnet.io import storage
+from syncnet.batch.worker import failure_record, process_video, scorer_for, worker_scratch
+from syncnet.errors import InputError, SyncNetError, one_line
+from syncnet.models.paths import CODE_ROOT
 
 log = logging.getLogger("syncnet.batch")
 
@@ -47,7 +48,7 @@ class VideoWorker:
         import ray
         import torch
 
-        from .logs import setup_logging
+        from syncnet.runtime.logs import setup_logging
 
         setup_logging("syncnet worker", config.quiet, config.debug)
         torch.set_num_threads(max(1, int(config.ray.num_cpus)))
@@ -74,8 +75,7 @@ class VideoWorker:
 
 def _runtime_env():
     """Workers import this package from where the driver has it, unless it is installed there."""
-    code_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [code_root] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    paths = [os.fspath(CODE_ROOT)] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION"):
         if os.environ.get(name):

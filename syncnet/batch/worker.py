@@ -15,9 +15,9 @@ import socket
 import tempfile
 import time
 
-from . import storage
-from .errors import WeightsError, describe_error
-from .layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
+from syncnet.io import storage
+from syncnet.errors import WeightsError, describe_error
+from syncnet.io.layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
                      remove_abandoned, remove_owned_dir, staging_path, swap_in)
 
 log = logging.getLogger("syncnet.batch")
@@ -27,7 +27,7 @@ _scorers = {}
 
 
 def scorer_for(models):
-    from .api import VideoScorer
+    from syncnet.api import VideoScorer
 
     if models not in _scorers:
         _scorers.clear()
@@ -133,7 +133,7 @@ def _score_face_tracks(config, source, work_dir, reference):
     fields = {"n_frames": result.n_frames,
               "tracks": [{name: value for name, value in t.record().items() if name != "file"} for t in result.tracks]}
     if config.curate is not None:
-        from .curation import curate
+        from syncnet.batch.curation import curate
 
         fields["curation"] = curate(source, reference, result.tracks, config.outputs.min_conf, config.curate,
                                     worker_scratch(config))

@@ -11,11 +11,11 @@ import os
 import signal
 import sys
 
-from ..devices import CHOICES as DEVICE_CHOICES
-from ..errors import SyncNetError, describe_error
-from ..options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
-from ..logs import debugging, setup_logging
-from ..paths import SYNCNET_DEFAULT
+from syncnet.runtime.devices import CHOICES as DEVICE_CHOICES
+from syncnet.errors import SyncNetError, describe_error
+from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.runtime.logs import debugging, setup_logging
+from syncnet.models.paths import SYNCNET_DEFAULT
 
 
 def program_name(name, module):

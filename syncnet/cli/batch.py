@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 
-from ..batch import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED, LIST_EXTENSIONS
-from ..layout import FOLDERS
-from ..options import OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED, LIST_EXTENSIONS
+from syncnet.io.layout import FOLDERS
+from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
 from . import (add_common_options, add_model_options, add_output_options, add_pipeline_options, make_parser,
                model_options, options_from, reported_errors)
 
@@ -103,9 +103,9 @@ def stopped_by_signals(config):
 
 def engine_settings(args):
     """The BatchConfig fields that add_engine_options sets, checked."""
-    from ..batch import RayOptions, default_workers
-    from ..devices import resolve_device
-    from ..errors import InputError
+    from syncnet.batch.driver import RayOptions, default_workers
+    from syncnet.runtime.devices import resolve_device
+    from syncnet.errors import InputError
 
     if args.ray_num_cpus <= 0 or args.ray_num_gpus < 0:
         raise InputError("--ray_num_cpus must be > 0 and --ray_num_gpus >= 0")
@@ -119,8 +119,8 @@ def engine_settings(args):
 
 def config_from(args):
     """The BatchConfig of the parsed arguments; refuses bad values before any video."""
-    from ..batch import BatchConfig, parse_keep
-    from ..curation import CurationOptions
+    from syncnet.batch.driver import BatchConfig, parse_keep
+    from syncnet.batch.curation import CurationOptions
 
     return BatchConfig(
         data_dir=args.data_dir, pipeline=options_from(args, PipelineOptions),
@@ -134,7 +134,7 @@ def main(argv=None):
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
-        from ..batch import collect_videos
+        from syncnet.batch.driver import collect_videos
 
         config = config_from(args)
         videos = collect_videos(args.inputs)
@@ -157,8 +157,8 @@ def _run(videos, config, stop, quiet):
     """run_batch with one progress bar over the videos (videos/min, failures) and a log line each."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from ..batch import log, run_batch
-    from ..progress import progress_bar
+    from syncnet.batch.driver import log, run_batch
+    from syncnet.runtime.progress import progress_bar
 
     started = time.monotonic()
     counts = {"done": 0, "failed": 0}

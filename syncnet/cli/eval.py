@@ -12,11 +12,11 @@ import dataclasses
 import json
 import sys
 
-from ..options import OutputOptions, PipelineOptions, ScoringOptions
-from ..protocols import PROTOCOLS
+from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.eval.protocols import PROTOCOLS
 from . import (add_common_options, add_model_options, add_options, make_parser, model_options, options_from,
                reported_errors)
-from .batch import add_engine_options, engine_settings, stopped_by_signals
+from syncnet.cli.batch import add_engine_options, engine_settings, stopped_by_signals
 
 COMMAND = "syncnet-eval"
 
@@ -54,7 +54,7 @@ def main(argv=None):
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
-        from ..errors import InputError
+        from syncnet.errors import InputError
 
         if args.compare:
             if args.inputs or args.protocol:
@@ -66,11 +66,11 @@ def main(argv=None):
 
 
 def _compare(args):
-    from ..eval import compare, comparison_line
+    from syncnet.eval.evaluate import compare, comparison_line
 
     result = compare(*args.compare, seed=args.seed, n_boot=args.n_boot)
     if args.out:
-        from ..storage import join, make_dirs, write_bytes
+        from syncnet.io.storage import join, make_dirs, write_bytes
 
         make_dirs(args.out)
         write_bytes(join(args.out, "compare.json"), (json.dumps(result, indent=2) + "\n").encode())
@@ -79,9 +79,9 @@ def _compare(args):
 
 
 def _evaluate(args):
-    from ..batch import BatchConfig, collect_videos, parse_keep
-    from ..eval import evaluate
-    from ..protocols import summary_line
+    from syncnet.batch.driver import BatchConfig, collect_videos, parse_keep
+    from syncnet.eval.evaluate import evaluate
+    from syncnet.eval.protocols import summary_line
 
     passed = [spec.name for spec in dataclasses.fields(PipelineOptions) if getattr(args, spec.name) is not None]
     config = BatchConfig(
@@ -97,7 +97,7 @@ def _evaluate(args):
     print("Wrote " + ", ".join(evaluation.files))
     print(summary_line(evaluation.summary))
     if evaluation.summary["n_failed"] and not args.allow_failures:
-        from ..batch import EXIT_SOME_FAILED
+        from syncnet.batch.driver import EXIT_SOME_FAILED
 
         return EXIT_SOME_FAILED
     return 0

@@ -2,7 +2,7 @@
 them, with a bootstrap confidence interval, and the paired comparison of two systems.
 
 The videos run through the batch runner (syncnet.batch), so an evaluation resumes, retries and
-scales like a batch, locally or on a Ray cluster; the protocol (syncnet.protocols) sets the
+scales like a batch, locally or on a Ray cluster; the protocol (syncnet.eval.protocols) sets the
 preprocessing and turns the per-track scores into per-video and dataset numbers. Outputs in
 the evaluation folder: per_track.csv, per_video.csv, scores.txt (where the protocol has its own
 line format) and dataset.json. The command is syncnet.cli.eval (`syncnet-eval`).
@@ -12,11 +12,11 @@ import io
 import json
 from dataclasses import dataclass, replace
 
-from . import storage
-from .batch import run_batch
-from .errors import InputError
-from .options import as_dict
-from .protocols import (TrackScore, VideoOutcome, aggregate_video, dataset_summary, format_scores_txt, get_protocol,
+from syncnet.io import storage
+from syncnet.batch.driver import run_batch
+from syncnet.errors import InputError
+from syncnet.options import as_dict
+from syncnet.eval.protocols import (TrackScore, VideoOutcome, aggregate_video, dataset_summary, format_scores_txt, get_protocol,
                         paired_difference)
 
 TRACK_COLUMNS = ("video", "track", "start_frame", "end_frame", "lse_d", "lse_c", "offset")
@@ -135,10 +135,3 @@ def comparison_line(result):
             f"n={result['n_paired']} paired ({result['n_only_a']} only in A, {result['n_only_b']} only in B)  "
             f"protocol {result['protocol']}")
 
-
-if __name__ == "__main__":  # `python -m syncnet.eval` is the syncnet-eval command
-    import sys
-
-    from .cli.eval import main
-
-    sys.exit(main())

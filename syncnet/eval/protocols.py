@@ -29,7 +29,7 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from syncnet.errors import InputError
 
 Status = Literal["scored", "excluded", "failed"]
 Unit = Literal["track", "video"]

@@ -3,7 +3,7 @@ import os
 
 import cv2
 
-from .errors import MediaError
+from syncnet.errors import MediaError
 
 
 def read_image(path):

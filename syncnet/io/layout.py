@@ -4,7 +4,7 @@ that keep it safe.
 - **Ownership.** Every folder a run creates holds a mark file (OWNER_MARK). A run clears or
   deletes only marked folders; an existing unmarked folder that is not empty is refused, so a
   user's own folder is never deleted.
-- **Locks.** A run holds an exclusive lock per reference (see syncnet.locking); a second run
+- **Locks.** A run holds an exclusive lock per reference (see syncnet.io.locking); a second run
   on the same reference is refused with one line naming the holder.
 - **Staging.** run_pipeline builds its folders under hidden staging names beside the current
   ones and swaps them in only when everything succeeded; its completion record
@@ -21,9 +21,9 @@ import shutil
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import InputError
-from .fileio import save_json
-from .locking import FolderLock
+from syncnet.errors import InputError
+from syncnet.io.fileio import save_json
+from syncnet.io.locking import FolderLock
 
 FOLDERS = ("pyavi", "pycrop", "pywork", "pytmp", "pyframes")
 # What run_pipeline builds; pytmp is scratch.

@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 
-from .errors import InputError
+from syncnet.errors import InputError
 
 # Locks this process holds, by lock file: a nested acquire (the API runs the pipeline, then
 # scoring, under one lock) counts instead of locking against itself.

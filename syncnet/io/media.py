@@ -13,8 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .errors import InputError, MediaError
-from .fileio import atomic_path
+from syncnet.errors import InputError, MediaError
+from syncnet.io.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from urllib.parse import urlparse
 
-from .errors import InputError, one_line
+from syncnet.errors import InputError, one_line
 
 SCHEMES = ("s3://",)
 
@@ -133,7 +133,7 @@ def write_bytes(location, data):
         except OSError as error:
             raise _failure(location, error) from None
         return
-    from .fileio import atomic_path
+    from syncnet.io.fileio import atomic_path
 
     with atomic_path(location) as temporary, open(temporary, "wb") as handle:
         handle.write(data)

@@ -1,7 +1,7 @@
 """Loading the two networks: SyncNet (scoring) and S3FD (face detection), from their official files."""
-from .devices import resolve_device
-from .paths import OFFLINE_HINT, find_s3fd_weights, find_syncnet_model
-from .weights import load_state_dict
+from syncnet.runtime.devices import resolve_device
+from syncnet.models.paths import OFFLINE_HINT, find_s3fd_weights, find_syncnet_model
+from syncnet.models.weights import load_state_dict
 
 HOW_TO_GET_SYNCNET = f"run `bash download_model.sh` to fetch the official syncnet_v2.model, {OFFLINE_HINT}"
 
@@ -15,7 +15,7 @@ def load_syncnet(path=None, device="auto"):
     """The scoring network: SyncNet's weights in the faster, equivalent InferenceSyncNet form."""
     from SyncNetModel import S
 
-    from .inference import InferenceSyncNet
+    from syncnet.models.inference import InferenceSyncNet
 
     device = resolve_device(device)
     module = load_syncnet_weights(S(), path).eval()

@@ -8,14 +8,16 @@ folder `$SYNCNET_CACHE`, else `$XDG_CACHE_HOME/syncnet`, else `~/.cache/syncnet`
 import os
 from pathlib import Path
 
-from .errors import WeightsError
+from syncnet.errors import WeightsError
 
 SYNCNET_DEFAULT = "data/syncnet_v2.model"
 # Where every "model not found" message sends a user without internet access.
 OFFLINE_HINT = ("or offline: see 'Offline' in README.md (SYNCNET_MIRROR=FOLDER_OR_URL bash download_model.sh, "
                 "--initial_model / --s3fd_model PATH, score_video(syncnet_model=PATH))")
 # The folder that holds the top-level modules and data/: the checkout, or site-packages.
-CODE_ROOT = Path(__file__).resolve().parent.parent
+CODE_ROOT = Path(__file__).resolve().parents[2]
+# S3FD's weights sit beside its code, where the reference keeps them.
+S3FD_DEFAULT = CODE_ROOT / "detectors" / "s3fd" / "weights" / "sfd_face.pth"
 
 
 def cache_dir():
@@ -56,6 +58,4 @@ def find_s3fd_weights(path=None):
     """`path` when given; else S3FD's own default beside detectors/s3fd, then the cache's copy."""
     if path is not None:
         return os.fspath(path)
-    from detectors.s3fd import DEFAULT_WEIGHTS
-
-    return _first_existing([DEFAULT_WEIGHTS, cache_dir() / "sfd_face.pth"], "S3FD weights sfd_face.pth")
+    return _first_existing([S3FD_DEFAULT, cache_dir() / "sfd_face.pth"], "S3FD weights sfd_face.pth")

@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from .errors import WeightsError
+from syncnet.errors import WeightsError
 
 # What download_model.sh verifies. A file under an official name must be that exact file:
 # a flipped byte in tensor data still loads, so only a checksum can tell.

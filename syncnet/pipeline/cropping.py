@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from .filters import median_filter
+from syncnet.filters import median_filter
 
 CROP_SCALE = 0.4
 CROP_SIZE = 224

@@ -6,8 +6,8 @@ import os
 
 import cv2
 
-from .errors import InputError
-from .frames import read_image
+from syncnet.errors import InputError
+from syncnet.io.frames import read_image
 
 DETECTION_BATCH = 8
 # S3FD's activations take about 0.55 kB per network input pixel (measured: a 4000x4000 clip at
@@ -58,7 +58,7 @@ def load_faces_file(path):
     """Detections from a .json or .pckl file in faces.pckl's format (see check_faces)."""
     import json
 
-    from .fileio import load_pickle
+    from syncnet.io.fileio import load_pickle
 
     if not os.path.isfile(path):
         raise InputError(f"--faces {path}: no such file")

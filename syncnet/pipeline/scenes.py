@@ -1,5 +1,5 @@
 """Shot boundaries with PySceneDetect 0.7, as plain (start, end) frame numbers."""
-from .errors import MediaError
+from syncnet.errors import MediaError
 
 
 def detect_scenes(video_path):

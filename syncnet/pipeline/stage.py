@@ -1,6 +1,6 @@
 """run_pipeline's stage: convert the video, detect faces, find scenes, track, and crop each track.
 
-Everything is built in staging folders (syncnet.layout.StagedPipeline) and swapped in at the
+Everything is built in staging folders (syncnet.io.layout.StagedPipeline) and swapped in at the
 end, so a failed or interrupted run leaves the previous run's folders, its detections
 included, exactly as they were.
 """
@@ -11,18 +11,18 @@ from dataclasses import dataclass
 
 import cv2
 
-from . import media
-from .cropping import crop_face, smooth_track
-from .detection import check_faces, detect_faces_in_frames
-from .errors import InputError, MediaError
-from .fileio import load_pickle, save_pickle
-from .frames import frame_files, read_images
-from .layout import StagedPipeline
-from .locking import FolderLock
-from .options import PipelineOptions, as_dict
-from .progress import progress_bar
-from .scenes import detect_scenes
-from .tracking import track_faces
+from syncnet.io import media
+from syncnet.pipeline.cropping import crop_face, smooth_track
+from syncnet.pipeline.detection import check_faces, detect_faces_in_frames
+from syncnet.errors import InputError, MediaError
+from syncnet.io.fileio import load_pickle, save_pickle
+from syncnet.io.frames import frame_files, read_images
+from syncnet.io.layout import StagedPipeline
+from syncnet.io.locking import FolderLock
+from syncnet.options import PipelineOptions, as_dict
+from syncnet.runtime.progress import progress_bar
+from syncnet.pipeline.scenes import detect_scenes
+from syncnet.pipeline.tracking import track_faces
 
 log = logging.getLogger(__name__)
 

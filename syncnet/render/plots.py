@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 
-from .errors import InputError
-from .fileio import atomic_path
-from .media import FRAME_RATE
+from syncnet.errors import InputError
+from syncnet.io.fileio import atomic_path
+from syncnet.io.media import FRAME_RATE
 
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 

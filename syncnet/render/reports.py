@@ -5,7 +5,7 @@ print it.
 """
 import numpy as np
 
-from .media import FRAME_RATE
+from syncnet.io.media import FRAME_RATE
 
 
 def demo_report(score):

@@ -7,11 +7,11 @@ import os
 import cv2
 import numpy as np
 
-from . import media
-from .errors import InputError, MediaError
-from .fileio import atomic_path, load_pickle
-from .frames import frame_files, read_image, read_images
-from .scoring import track_frame_confidence
+from syncnet.io import media
+from syncnet.errors import InputError, MediaError
+from syncnet.io.fileio import atomic_path, load_pickle
+from syncnet.io.frames import frame_files, read_image, read_images
+from syncnet.scoring.distances import track_frame_confidence
 
 
 def faces_by_frame(tracks, dists_per_track, n_frames):
@@ -65,7 +65,7 @@ def write_visualisation(frame_paths, faces, avi_dir, frame_rate):
 def visualise_run(layout, frame_rate=25):
     """run_visualise.py: video_only.avi, video_out.avi and confidence.png in pyavi/REFERENCE;
     returns their paths."""
-    from .plots import plot_speakers
+    from syncnet.render.plots import plot_speakers
 
     with layout.lock():
         _, layout = layout.require_pipeline("run_visualise.py")

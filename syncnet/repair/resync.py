@@ -11,10 +11,10 @@ import tempfile
 
 import numpy as np
 
-from . import media
-from .errors import InputError
-from .fileio import atomic_path
-from .options import OutputOptions
+from syncnet.io import media
+from syncnet.errors import InputError
+from syncnet.io.fileio import atomic_path
+from syncnet.options import OutputOptions
 
 # The audio codec of the copy, by container: PCM keeps every sample exact; MP4 takes AAC.
 AUDIO_CODECS = {".avi": "pcm_s16le", ".mov": "pcm_s16le", ".mkv": "pcm_s16le",

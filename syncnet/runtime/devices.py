@@ -1,7 +1,7 @@
 """Choosing where the networks run."""
 import torch
 
-from .errors import InputError
+from syncnet.errors import InputError
 
 CHOICES = ("auto", "cpu", "cuda")
 

@@ -9,8 +9,8 @@ import numpy as np
 import python_speech_features
 import torch
 
-from .filters import median_filter
-from .media import FRAME_RATE, SAMPLE_RATE
+from syncnet.filters import median_filter
+from syncnet.io.media import FRAME_RATE, SAMPLE_RATE
 
 FRAMES_PER_WINDOW = 5
 SAMPLES_PER_FRAME = SAMPLE_RATE // FRAME_RATE  # 640

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import media
-from .errors import InputError, TooShortError
-from .frames import frame_files, read_image, read_images, read_video
-from .options import ScoringOptions
-from .progress import progress_bar
-from .scoring import (ShiftedDistances, StreamedMfcc, SyncSummary, audio_batch, lip_batches, summarise,
+from syncnet.io import media
+from syncnet.errors import InputError, TooShortError
+from syncnet.io.frames import frame_files, read_image, read_images, read_video
+from syncnet.options import ScoringOptions
+from syncnet.runtime.progress import progress_bar
+from syncnet.scoring.distances import (ShiftedDistances, StreamedMfcc, SyncSummary, audio_batch, lip_batches, summarise,
                       window_columns, window_count)
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, 
                      probed=None):
     """Offset, LSE-D and LSE-C of one face video, as the reference demo computes them.
 
-    `network` is a loaded syncnet.inference.InferenceSyncNet; `work_dir` an empty folder the
+    `network` is a loaded syncnet.models.inference.InferenceSyncNet; `work_dir` an empty folder the
     caller owns, for the extracted frames and audio. `resize` scores a video of any frame size
     by resizing each frame to 224x224 instead of refusing it. `probed` is media.require_scorable's
     answer for the video, when the caller has it already.

@@ -11,10 +11,10 @@ from typing import List, Optional
 
 import numpy as np
 
-from .fileio import save_json, save_pickle, save_text
-from .layout import crop_name
-from .scoring import track_frame_confidence
-from .speakers import speakers_document
+from syncnet.io.fileio import save_json, save_pickle, save_text
+from syncnet.io.layout import crop_name
+from syncnet.scoring.distances import track_frame_confidence
+from syncnet.scoring.speakers import speakers_document
 
 OFFSETS_HEADER = "file\toffset\tmin_dist\tconfidence\n"
 

@@ -9,7 +9,7 @@ its mean over a track's windows is exactly the track's confidence (LSE-C): one s
 """
 import math
 
-from .media import FRAME_RATE
+from syncnet.io.media import FRAME_RATE
 
 
 def speaking_track(confidence, threshold):

@@ -10,13 +10,13 @@ import os
 
 import numpy as np
 
-from .errors import InputError, TooShortError
-from .face_scoring import score_face_video
-from .fileio import load_pickle
-from .layout import fresh_owned_dir, remove_owned_dir
-from .locking import FolderLock
-from .options import OutputOptions, ScoringOptions
-from .results import VideoResult, track_result, write_results
+from syncnet.errors import InputError, TooShortError
+from syncnet.scoring.face_video import score_face_video
+from syncnet.io.fileio import load_pickle
+from syncnet.io.layout import fresh_owned_dir, remove_owned_dir
+from syncnet.io.locking import FolderLock
+from syncnet.options import OutputOptions, ScoringOptions
+from syncnet.scoring.results import VideoResult, track_result, write_results
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOp
                  videofile=None, quiet=True):
     """Score every track of `layout`; returns the VideoResult, with the result files written.
 
-    `get_network()` gives the loaded SyncNet (syncnet.inference.InferenceSyncNet); it is called
+    `get_network()` gives the loaded SyncNet (syncnet.models.inference.InferenceSyncNet); it is called
     only when there is a track to score. A track whose audio ended before it had any window
     to score is kept, unscored (NaN), with a warning.
     """

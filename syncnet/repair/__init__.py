@@ -1,0 +1,1 @@
+"""Putting audio back in sync: the sample-exact shift and the tracks' consensus offset."""

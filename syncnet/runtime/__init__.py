@@ -1,0 +1,1 @@
+"""Process-wide services: logging, progress bars, the compute device."""
