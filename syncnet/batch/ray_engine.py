@@ -20,7 +20,7 @@ import threading
 import time
 
 from syncnet.io import storage
-from syncnet.batch.worker import failure_record, process_video, scorer_for, worker_scratch
+from syncnet.batch.worker import failure_record, process_video, release_scratch, scorer_for, worker_scratch
 from syncnet.errors import InputError, SyncNetError, one_line
 from syncnet.models.paths import CODE_ROOT
 
@@ -28,6 +28,7 @@ log = logging.getLogger("syncnet.batch")
 
 # A worker that is not ready after this long means the cluster cannot place it (resources).
 READY_TIMEOUT = 300.0
+CLOSE_TIMEOUT = 30.0  # for the idle workers to delete their scratch folders at the end
 LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
 
 
@@ -65,6 +66,10 @@ class VideoWorker:
 
     def ready(self):
         return {"node": self.node, "pid": os.getpid()}
+
+    def close(self):
+        """Delete this worker's scratch folder: the pool ends it next."""
+        release_scratch()
 
     def process(self, key, attempt):
         record = process_video(self.config, key, attempt)
@@ -221,9 +226,16 @@ class _Pool:
                            f"{self.ray.cluster_resources()}")
 
     def _stop(self):
-        """Kill every actor: a video still in flight publishes nothing and is not recorded."""
+        """Kill every actor: a video still in flight publishes nothing and is not recorded. An idle
+        actor deletes its scratch folder first (a busy one's is left to the next worker there)."""
         if not self.ray.is_initialized():  # any Ray call now would start a new runtime
             return
+        closing = [self.actors[slot].close.remote() for slot in self.idle if self.actors[slot] is not None]
+        try:
+            if closing:
+                self.ray.wait(closing, num_returns=len(closing), timeout=CLOSE_TIMEOUT)
+        except Exception:  # a dead actor's scratch is cleared by the next worker on its node
+            pass
         for actor in self.actors:
             if actor is not None:
                 try:

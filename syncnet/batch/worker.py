@@ -8,8 +8,11 @@ built depends on the run:
   publishes the folders that --keep keeps to the data folder only when the video succeeded.
 A failed or interrupted video therefore never leaves half its outputs in the data folder.
 """
+import fcntl
 import logging
 import os
+import re
+import secrets
 import shutil
 import socket
 import tempfile
@@ -42,44 +45,87 @@ def is_fatal(error):
     return isinstance(error, (WeightsError, S3FDWeightsError))
 
 
+# This process's scratch folder and the open file that holds its lock, once made.
+_scratch = None
+SCRATCH_PREFIX = "syncnet-worker-"
+SCRATCH_LOCK = ".in-use.lock"
+
+
 def worker_scratch(config):
-    """This worker process's scratch folder (SCRATCH/syncnet-worker-PID), made on first use.
+    """This worker process's scratch folder (SCRATCH/syncnet-worker-HOST-PID), made on first use.
 
-    Folders of workers on this host that died without cleaning up are removed first.
+    The folder holds a lock (flock on a file inside it) for the life of the process: the kernel
+    releases it when the process ends, however it ends, and a folder whose lock can be taken has
+    no live owner on any host that shares the scratch folder. Such folders are removed first.
     """
-    root = config.scratch_dir or tempfile.gettempdir()
-    mine = os.path.join(root, f"syncnet-worker-{os.getpid()}")
-    if not os.path.isdir(mine):
-        os.makedirs(root, exist_ok=True)
-        for name in os.listdir(root):
-            pid = name.rpartition("-")[2]
-            if name.startswith("syncnet-worker-") and pid.isdigit() and not _alive(int(pid)):
-                _remove_stale(os.path.join(root, name))
-        make_owned_dir(mine)
-    return mine
+    global _scratch
+    root = os.path.abspath(config.scratch_dir or tempfile.gettempdir())
+    if _scratch is not None and os.path.dirname(_scratch[0]) == root and os.path.isdir(_scratch[0]):
+        return _scratch[0]
+    release_scratch()
+    os.makedirs(root, exist_ok=True)
+    for name in os.listdir(root):
+        if name.startswith(SCRATCH_PREFIX):
+            _remove_if_abandoned(os.path.join(root, name))
+    _scratch = _locked_scratch(root)
+    return _scratch[0]
 
 
-def _remove_stale(path):
-    """Delete a dead worker's scratch folder. Workers starting together may all find it: the one
-    whose rename succeeds deletes it, the others let it be."""
-    if not is_owned(path):
-        return
-    claimed = f"{path}.removing-{os.getpid()}"
+def _locked_scratch(root):
+    """(path, lock handle) of a new scratch folder. It is built and locked under a hidden name,
+    then renamed into place, so no other worker ever sees it unlocked."""
+    host = re.sub(r"[^A-Za-z0-9_.]+", "_", socket.gethostname()) or "host"
+    name = f"{SCRATCH_PREFIX}{host}-{os.getpid()}"
+    building = make_owned_dir(os.path.join(root, f".{name}.{secrets.token_hex(6)}.new"))
+    handle = open(os.path.join(building, SCRATCH_LOCK), "w", encoding="utf-8")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+    handle.flush()
+    for final in (name, f"{name}-{secrets.token_hex(6)}"):  # the second if another namespace has this PID
+        try:
+            os.rename(building, os.path.join(root, final))
+            return os.path.join(root, final), handle
+        except OSError:
+            continue
+    handle.close()
+    shutil.rmtree(building, ignore_errors=True)
+    raise OSError(f"cannot make a scratch folder in {root}")
+
+
+def _remove_if_abandoned(path):
+    """Delete a worker's scratch folder if its lock can be taken (its process has ended). One
+    without the lock file is not known to be dead, and is left alone."""
     try:
-        os.rename(path, claimed)
+        descriptor = os.open(os.path.join(path, SCRATCH_LOCK), os.O_RDWR)
     except OSError:
         return
-    shutil.rmtree(claimed, ignore_errors=True)
-
-
-def _alive(pid):
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held: its worker is alive
+        os.close(descriptor)
+        return
+    try:  # renamed out of the way first, so no other worker starts deleting it too
+        claimed = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{secrets.token_hex(6)}.removing"
+        if is_owned(path):
+            os.rename(path, claimed)
+            shutil.rmtree(claimed, ignore_errors=True)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def release_scratch():
+    """Delete this process's scratch folder and release its lock (a worker's normal end)."""
+    global _scratch
+    if _scratch is None:
+        return
+    path, handle = _scratch
+    _scratch = None
+    try:
+        remove_owned_dir(path)
+    finally:
+        handle.close()
 
 
 def process_video(config, key, attempt=1):

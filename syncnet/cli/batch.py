@@ -105,10 +105,7 @@ def engine_settings(args):
     """The BatchConfig fields that add_engine_options sets, checked."""
     from syncnet.batch.driver import RayOptions, default_workers
     from syncnet.runtime.devices import resolve_device
-    from syncnet.errors import InputError
 
-    if args.ray_num_cpus <= 0 or args.ray_num_gpus < 0:
-        raise InputError("--ray_num_cpus must be > 0 and --ray_num_gpus >= 0")
     workers = args.workers
     if workers is None and args.engine == "local":
         workers = default_workers(resolve_device(args.device))

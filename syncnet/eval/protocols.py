@@ -30,6 +30,7 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 import numpy as np
 
 from syncnet.errors import InputError
+from syncnet.options import BootstrapOptions
 
 Status = Literal["scored", "excluded", "failed"]
 Unit = Literal["track", "video"]
@@ -292,9 +293,8 @@ def _describe(values: np.ndarray, boot: np.ndarray) -> dict:
     return {"mean": mean, "std": std, "ci95": _interval(values, boot)}
 
 
-def _check_bootstrap_args(n_boot: int) -> None:
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise InputError(f"n_boot {n_boot!r}: expected a whole number >= 1")
+def _check_bootstrap_args(n_boot: int, seed: int) -> None:
+    BootstrapOptions(seed=seed, n_boot=n_boot)  # InputError naming the option and its range
 
 
 def _unique_videos(outcomes: Sequence[VideoOutcome]) -> None:
@@ -306,8 +306,8 @@ def _unique_videos(outcomes: Sequence[VideoOutcome]) -> None:
 
 
 def dataset_summary(protocol: "str | Protocol", outcomes: Sequence[VideoOutcome],
-                    tracks: Optional[Sequence[TrackScore]] = None, seed: int = 0,
-                    n_boot: int = 10000) -> dict:
+                    tracks: Optional[Sequence[TrackScore]] = None, seed: int = BootstrapOptions.seed,
+                    n_boot: int = BootstrapOptions.n_boot) -> dict:
     """The protocol's dataset numbers, with spread and a bootstrap interval.
 
     Units: the scored videos, except for ``wav2lip``, where they are every track of the scored
@@ -323,7 +323,7 @@ def dataset_summary(protocol: "str | Protocol", outcomes: Sequence[VideoOutcome]
     like a result.
     """
     spec = get_protocol(protocol)
-    _check_bootstrap_args(n_boot)
+    _check_bootstrap_args(n_boot, seed)
     outcomes = list(outcomes)
     _unique_videos(outcomes)
     counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}
@@ -384,7 +384,7 @@ def _scored_by_key(outcomes: Sequence[VideoOutcome], key: Callable[[str], str], 
 
 
 def paired_difference(outcomes_a: Sequence[VideoOutcome], outcomes_b: Sequence[VideoOutcome],
-                      seed: int = 0, n_boot: int = 10000,
+                      seed: int = BootstrapOptions.seed, n_boot: int = BootstrapOptions.n_boot,
                       key: Callable[[str], str] = _basename) -> dict:
     """B minus A on the videos scored in both: the fair way to compare two systems.
 
@@ -401,7 +401,7 @@ def paired_difference(outcomes_a: Sequence[VideoOutcome], outcomes_b: Sequence[V
     is better; for LSE-C a positive one does. lse_d is None unless every paired video has an
     LSE-D on both sides. Raises InputError when no video pairs.
     """
-    _check_bootstrap_args(n_boot)
+    _check_bootstrap_args(n_boot, seed)
     a = _scored_by_key(outcomes_a, key, "A")
     b = _scored_by_key(outcomes_b, key, "B")
     shared = sorted(set(a) & set(b))
