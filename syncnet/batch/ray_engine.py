@@ -52,6 +52,7 @@ class VideoWorker:
         from syncnet.runtime.logs import setup_logging
 
         setup_logging("syncnet worker", config.quiet, config.debug)
+        worker_scratch(config)  # made now, which clears the folders of dead workers on this node
         torch.set_num_threads(max(1, int(config.ray.num_cpus)))
         models = config.models
         fetched = {}
