@@ -169,25 +169,47 @@ class _Payload:
         return (os.system, ("touch PWNED",))
 
 
-@pytest.mark.parametrize("case", ["missing", "truncated", "tampered", "payload"])
-def test_bad_model_files(case, clips, tmp_path, syncnet_weights):
+@pytest.mark.parametrize("case", ["missing", "truncated", "tampered", "payload", "wrong_layout", "fine_tuned"])
+def test_bad_model_files(case, clips, tmp_path, syncnet_weights, s3fd_weights):
+    """Only the default place (data/syncnet_v2.model) is held to the official checksum; a file
+    passed with --initial_model, under any name, needs the network's layout, and a refusal of
+    it does not suggest the flag the user passed."""
     model = tmp_path / "syncnet_v2.model"
     good = syncnet_weights.read_bytes()
+    flag = ["--initial_model", model]
     if case == "truncated":
         model.write_bytes(good[:len(good) // 3])
     elif case == "tampered":
+        model = tmp_path / "data" / "syncnet_v2.model"
+        model.parent.mkdir()
         flipped = bytearray(good)
         flipped[len(flipped) // 2] ^= 0x01
         model.write_bytes(bytes(flipped))
+        flag = []
     elif case == "payload":
         with open(model, "wb") as handle:
             pickle.dump({"netcnnaud.0.weight": _Payload()}, handle)
         model = model.rename(tmp_path / "custom.model")
-    result = run("demo_syncnet.py", "--videofile", clips["good"], "--initial_model", model,
+        flag = ["--initial_model", model]
+    elif case == "wrong_layout":
+        shutil.copy(s3fd_weights, model)
+    elif case == "fine_tuned":
+        import torch
+
+        state = torch.load(syncnet_weights, weights_only=True)
+        state["netfcaud.0.bias"] = state["netfcaud.0.bias"] + 0.01
+        torch.save(state, model)
+    result = run("demo_syncnet.py", "--videofile", clips["good"], *flag,
                  "--tmp_dir", tmp_path / "pytmp", "--device", "cpu", cwd=tmp_path)
-    message = assert_refused(result, str(model), "download_model.sh")
+    if case == "fine_tuned":
+        assert_ok(result)
+        assert result.stdout.startswith(f"Model {model} loaded.") and "Confidence:" in result.stdout
+        return
+    message = assert_refused(result, str(model) if flag else "data/syncnet_v2.model", "download_model.sh")
     if case == "tampered":
-        assert "checksum" in message
+        assert "checksum" in message and "--initial_model" in message
+    else:
+        assert "checksum" not in message and "--initial_model" not in message
     assert not (tmp_path / "PWNED").exists()
 
 
