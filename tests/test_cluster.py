@@ -141,7 +141,8 @@ def test_two_node_cluster_gives_the_local_rows_and_both_nodes_work(cluster, clip
 
     again = batch([clips], tmp_path / "work", weights, "--engine", "ray", "--ray_address", the_cluster.address,
                   "--workers", "2", "--curate", tmp_path / "kept", "--min_conf", "0.001", "--max_offset", "15")
-    assert "4 video(s): 0 run, 0 failed, 4 skipped" in again.stdout, again.stderr
+    assert "4 video(s): 0 run, 4 skipped as done before; 1 of 4 failed, in an earlier run" in again.stdout, \
+        again.stderr
 
 
 def test_a_worker_killed_mid_video_is_retried_and_every_video_has_one_row(cluster, clips, weights, tmp_path):
@@ -238,11 +239,12 @@ def test_object_storage_round_trip_on_a_private_ray_runtime(s3_server, ray_env, 
                 if "raylet" in line and ray_env["RAY_TMPDIR"] in line], "the private runtime was stopped"
 
     again = batch(inputs, data_dir, weights, "--engine", "local", "--workers", "1", *curate, environment=environment)
-    assert "2 video(s): 0 run, 0 failed, 2 skipped" in again.stdout, "ETag and size recognise a done object"
+    assert "2 video(s): 0 run, 2 skipped as done before; none failed" in again.stdout, \
+        "ETag and size recognise a done object"
     client.upload_file(str(clips / "one_face.mkv"), "videos", "in/noface.mp4")  # the object changes
     changed = batch(inputs, data_dir, weights, "--engine", "local", "--workers", "1", *curate,
                     environment=environment)
-    assert "2 video(s): 1 run, 0 failed, 1 skipped" in changed.stdout, changed.stderr
+    assert "2 video(s): 1 run, 1 skipped as done before; none failed" in changed.stdout, changed.stderr
 
 
 # ------------------------------------------------------------------ curation
