@@ -8,8 +8,10 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import random
+import re
 
 import pytest
 
@@ -250,3 +252,21 @@ def test_changed_options_are_not_silently_reused(first_run, clips, faces, weight
     assert "3 video(s) were scored with other options: running them again" in capsys.readouterr().err
     after = {row["video"]: row for row in read_summary(data_dir) if row["kind"] == "video"}
     assert after.keys() == before.keys()
+
+
+def test_a_workers_lines_name_its_video(clips, weights, tmp_path, capsys):
+    """Workers side by side interleave their lines: each line of a video's run names it once."""
+    from syncnet.batch.worker import process_video
+    from syncnet.options import ModelOptions
+    from syncnet.runtime.logs import setup_logging
+
+    setup_logging("syncnet-batch")
+    video = str(clips / "noface.mp4")
+    config = batch.BatchConfig(data_dir=str(tmp_path / "work"), models=ModelOptions(*map(str, weights), device="cpu"))
+    record = process_video(config, batch.video_key(video))
+    logging.getLogger("syncnet.batch").info("outside any video")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("syncnet-batch: ")]
+    assert record["status"] == "ok" and len(lines) >= 4, lines  # started, converting, detecting, tracks, done
+    assert all(re.match(rf"syncnet-batch: (INFO|WARNING): {re.escape(video)}: ", line) and line.count(video) == 1
+               for line in lines[:-1]), lines
+    assert lines[-1] == "syncnet-batch: INFO: outside any video"

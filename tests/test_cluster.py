@@ -288,3 +288,28 @@ def test_curation_keeps_a_confident_clip_and_moves_its_audio_exactly(clips, weig
         row = next(csv.DictReader(open(tmp_path / "kept2" / "manifest.csv", newline="")))
         assert row["decision"] == "rejected" and "beyond --max_offset" in row["reason"]
         assert not (tmp_path / "kept2" / f"{reference}.mkv").exists()
+
+
+def test_rays_token_advice_does_not_reach_the_user(tmp_path):
+    """With RAY_AUTH_MODE unset, Ray logs advice on token authentication as it starts: a batch's
+    user does not see it (Ray still chooses the mode)."""
+    environment = {name: value for name, value in os.environ.items() if name != "RAY_AUTH_MODE"}
+    folder = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    environment.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=folder,
+                       HOME=str(tmp_path))
+    code = ("import ray\n"
+            "from syncnet.batch.driver import RayOptions\n"
+            "from syncnet.batch.ray_engine import connect\n"
+            "from syncnet.runtime.logs import setup_logging\n"
+            "setup_logging('syncnet-batch')\n"
+            "try:\n"
+            "    connect(RayOptions(num_cpus=1), quiet=False)\n"
+            "finally:\n"
+            "    ray.shutdown()\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True,
+                                text=True, timeout=180)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "authentication" not in result.stderr.lower(), result.stderr

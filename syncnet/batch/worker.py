@@ -17,6 +17,7 @@ import time
 
 from syncnet.io import storage
 from syncnet.errors import TooShortError, WeightsError, describe_error
+from syncnet.runtime.logs import log_subject
 from syncnet.io.layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
                      remove_abandoned, remove_owned_dir, staging_path, swap_in)
 
@@ -89,6 +90,11 @@ def process_video(config, key, attempt=1):
     earlier ones). Any failure but a model-file one is recorded in
     the record. Afterwards only the folders in `keep` remain, in the data folder.
     """
+    with log_subject(key[0]):  # lines of workers running side by side say which video they are about
+        return _process_video(config, key, attempt)
+
+
+def _process_video(config, key, attempt):
     video = key[0]
     record = new_record(config, key, attempt)
     reference = record["reference"]
