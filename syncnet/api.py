@@ -53,7 +53,8 @@ class VideoScorer:
             from syncnet.models.loading import load_syncnet
 
             self._syncnet = load_syncnet(self.models.syncnet_model, self.models.device)
-            log.info("SyncNet model %s loaded", self.models.syncnet_model or "syncnet_v2.model")
+            # debug: the demos print the reference's own "Model ... loaded." line.
+            log.debug("SyncNet model %s loaded", self.models.syncnet_model or "syncnet_v2.model")
         return self._syncnet
 
     @property

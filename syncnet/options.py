@@ -120,8 +120,8 @@ class ScoringOptions(_Validated):
 @dataclass(frozen=True)
 class OutputOptions(_Validated):
     """What run_syncnet derives from the scores: the consensus offset and who speaks when."""
-    min_conf: float = _option(3.0, "tracks with at least this confidence vote on the consensus offset",
-                              above=0)
+    min_conf: float = _option(3.0, "tracks with at least this confidence vote on the consensus offset "
+                              "(0: every scored track)", minimum=0)
     speaker_threshold: float = _option(
         3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
 

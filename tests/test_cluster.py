@@ -149,7 +149,8 @@ def test_two_node_cluster_gives_the_local_rows_and_both_nodes_work(cluster, clip
 
     again = batch([clips], tmp_path / "work", weights, "--engine", "ray", "--ray_address", the_cluster.address,
                   "--workers", "2", "--curate", tmp_path / "kept", "--min_conf", "0.001", "--max_offset", "15")
-    assert "4 video(s): 0 run, 0 failed, 4 skipped" in again.stdout, again.stderr
+    assert "4 video(s): 0 run, 4 skipped as done before; 1 of 4 failed, in an earlier run" in again.stdout, \
+        again.stderr
 
 
 def test_a_worker_killed_mid_video_is_retried_and_every_video_has_one_row(cluster, clips, weights, tmp_path):
@@ -249,11 +250,12 @@ def test_object_storage_round_trip_on_a_private_ray_runtime(s3_server, ray_env, 
                 if "raylet" in line and ray_env["RAY_TMPDIR"] in line], "the private runtime was stopped"
 
     again = batch(inputs, data_dir, weights, "--engine", "local", "--workers", "1", *curate, environment=environment)
-    assert "2 video(s): 0 run, 0 failed, 2 skipped" in again.stdout, "ETag and size recognise a done object"
+    assert "2 video(s): 0 run, 2 skipped as done before; none failed" in again.stdout, \
+        "ETag and size recognise a done object"
     client.upload_file(str(clips / "one_face.mkv"), "videos", "in/noface.mp4")  # the object changes
     changed = batch(inputs, data_dir, weights, "--engine", "local", "--workers", "1", *curate,
                     environment=environment)
-    assert "2 video(s): 1 run, 0 failed, 1 skipped" in changed.stdout, changed.stderr
+    assert "2 video(s): 1 run, 1 skipped as done before; none failed" in changed.stdout, changed.stderr
 
 
 # ------------------------------------------------------------------ curation
@@ -299,3 +301,28 @@ def test_curation_keeps_a_confident_clip_and_moves_its_audio_exactly(clips, weig
     (row,) = csv.DictReader(open(tmp_path / "kept" / "manifest.csv", newline=""))
     assert row["decision"] == "rejected", row
     assert sorted(path.name for path in (tmp_path / "kept").iterdir()) == ["manifest.csv", "manifest.parquet"]
+
+
+def test_rays_token_advice_does_not_reach_the_user(tmp_path):
+    """With RAY_AUTH_MODE unset, Ray logs advice on token authentication as it starts: a batch's
+    user does not see it (Ray still chooses the mode)."""
+    environment = {name: value for name, value in os.environ.items() if name != "RAY_AUTH_MODE"}
+    folder = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    environment.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=folder,
+                       HOME=str(tmp_path))
+    code = ("import ray\n"
+            "from syncnet.batch.driver import RayOptions\n"
+            "from syncnet.batch.ray_engine import connect\n"
+            "from syncnet.runtime.logs import setup_logging\n"
+            "setup_logging('syncnet-batch')\n"
+            "try:\n"
+            "    connect(RayOptions(num_cpus=1), quiet=False)\n"
+            "finally:\n"
+            "    ray.shutdown()\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True,
+                                text=True, timeout=180)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "authentication" not in result.stderr.lower(), result.stderr

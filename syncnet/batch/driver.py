@@ -39,7 +39,9 @@ STATE_PREFIX = "batch_state"          # in object storage: one object per video 
 SUMMARY_FILES = ("summary.csv", "summary.json", "summary.parquet")
 DEFAULT_KEEP = ("pyavi", "pycrop", "pywork")
 TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "confidence")
-COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "error")
+# reason: why a video has no scored track (syncnet.pipeline.tracking's reasons, or
+# syncnet.scoring.results.CLIP_TOO_SHORT); empty when one is scored.
+COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "reason", "error")
 ENGINES = ("local", "ray")
 MAX_WORKERS = 4096  # videos at once: one actor slot (or worker process) each
 # The exit status of a batch in which some video failed (0 with --allow_failures).
@@ -120,8 +122,14 @@ class BatchReport:
     interrupted: bool = False   # stopped before every video had run
 
     @property
+    def n_failed_total(self):
+        """Inputs whose latest record is a failure, from this run or an earlier one: what the
+        exit status is computed from."""
+        return sum(record["status"] != "ok" for record in self.records)
+
+    @property
     def any_failed(self):
-        return any(record["status"] != "ok" for record in self.records)
+        return self.n_failed_total > 0
 
 
 def parse_keep(text):
@@ -323,7 +331,8 @@ def summary_rows(records):
         base = dict.fromkeys(COLUMNS)
         base.update(video=record["video"], reference=record["reference"])
         tracks = record["tracks"]
-        video_row = dict(base, kind="video", status=record["status"], error=record["error"])
+        video_row = dict(base, kind="video", status=record["status"], reason=record.get("reason"),
+                         error=record["error"])
         if record["status"] == "ok":
             video_row["n_tracks"] = len(tracks)
         scored = [track for track in tracks if track["confidence"] is not None]
@@ -339,7 +348,8 @@ def summary_rows(records):
 # The Parquet types of the summary's columns (README, "Batch"); every column may be null.
 SUMMARY_TYPES = {"video": "string", "reference": "string", "kind": "string", "track": "int32",
                  "start_frame": "int32", "end_frame": "int32", "offset": "int32", "min_dist": "float64",
-                 "confidence": "float64", "n_tracks": "int32", "status": "string", "error": "string"}
+                 "confidence": "float64", "n_tracks": "int32", "status": "string", "reason": "string",
+                 "error": "string"}
 MANIFEST_TYPES = {"video": "string", "reference": "string", "decision": "string", "reason": "string",
                   "offset": "int32", "confidence": "float64", "n_tracks": "int32", "output": "string"}
 

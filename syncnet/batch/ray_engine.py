@@ -29,6 +29,7 @@ log = logging.getLogger("syncnet.batch")
 # A worker that is not ready after this long means the cluster cannot place it (resources).
 READY_TIMEOUT = 300.0
 CLOSE_TIMEOUT = 30.0  # for the idle workers to delete their scratch folders at the end
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
 
 
@@ -95,6 +96,9 @@ def connect(options, quiet):
     ray = _ray()
     if ray.is_initialized():
         return False
+    # Ray's advice on its token authentication speaks to whoever runs the cluster, not to the
+    # user of a batch: kept out of the batch's diagnostics (RAY_AUTH_MODE still decides the mode).
+    logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
     settings = {"runtime_env": _runtime_env(), "log_to_driver": not quiet, "logging_level": logging.WARNING}
     if options.address is None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -19,7 +19,8 @@ import tempfile
 import time
 
 from syncnet.io import storage
-from syncnet.errors import WeightsError, describe_error
+from syncnet.errors import TooShortError, WeightsError, describe_error
+from syncnet.runtime.logs import log_subject
 from syncnet.io.layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
                      remove_abandoned, remove_owned_dir, staging_path, swap_in)
 
@@ -135,6 +136,11 @@ def process_video(config, key, attempt=1):
     earlier ones). Any failure but a model-file one is recorded in
     the record. Afterwards only the folders in `keep` remain, in the data folder.
     """
+    with log_subject(key[0]):  # lines of workers running side by side say which video they are about
+        return _process_video(config, key, attempt)
+
+
+def _process_video(config, key, attempt):
     video = key[0]
     record = new_record(config, key, attempt)
     reference = record["reference"]
@@ -157,6 +163,10 @@ def process_video(config, key, attempt=1):
         if is_fatal(error):
             raise
         record["status"], record["error"] = "failed", describe_error(error)
+        if isinstance(error, TooShortError):
+            from syncnet.scoring.results import CLIP_TOO_SHORT
+
+            record["reason"] = CLIP_TOO_SHORT
         log.debug("%s failed", video, exc_info=True)  # the traceback, with --debug
     finally:
         gone = FOLDERS if not config.in_place else set(FOLDERS) - config.keep
@@ -176,7 +186,7 @@ def _score_face_tracks(config, source, work_dir, reference):
     result = scorer_for(config.models).score(
         source, work_dir=work_dir, reference=reference, pipeline=config.pipeline, scoring=config.scoring,
         outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
-    fields = {"n_frames": result.n_frames,
+    fields = {"n_frames": result.n_frames, "reason": result.reason,
               "tracks": [{name: value for name, value in t.record().items() if name != "file"} for t in result.tracks]}
     if config.curate is not None:
         from syncnet.batch.curation import curate
@@ -205,6 +215,7 @@ def new_record(config, key, attempt):
     """The state record of a video before it runs: key fields, options, and who runs it."""
     video, size, version = key
     record = {"video": video, "size": size, "reference": reference_for(video), "status": "ok", "error": None,
+              "reason": None,
               "n_frames": None, "tracks": [], "options": config.fingerprint(), "attempt": attempt,
               "worker": {"host": socket.gethostname(), "pid": os.getpid()}}
     record["etag" if storage.is_uri(video) else "mtime_ns"] = version

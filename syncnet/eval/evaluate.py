@@ -53,7 +53,7 @@ def outcomes_of(protocol, records):
                              end_frame=t["end_frame"], lse_d=t["min_dist"], lse_c=t["confidence"], offset=t["offset"])
                   for t in record["tracks"] if t["confidence"] is not None]
         error = record["error"] if record["status"] != "ok" else None
-        outcome = aggregate_video(protocol, record["video"], scored, error)
+        outcome = aggregate_video(protocol, record["video"], scored, error, reason=record.get("reason"))
         outcomes.append(outcome)
         if outcome.status == "scored":
             tracks.extend(scored)
