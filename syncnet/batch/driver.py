@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from syncnet.io import storage
+from syncnet.runtime import extras
 from syncnet.batch.curation import MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, manifest_rows
 from syncnet.errors import InputError
 from syncnet.io.layout import FOLDERS
@@ -35,6 +36,7 @@ LIST_EXTENSIONS = (".txt", ".lst", ".list")
 STATE_FILE = "batch_state.jsonl"      # in a local data folder: one JSON line per video
 STATE_PREFIX = "batch_state"          # in object storage: one object per video (objects cannot grow)
 SUMMARY_FILES = ("summary.csv", "summary.json", "summary.parquet")
+PARQUET_LEFT_OUT = "the .parquet tables are left out (the .csv and .json ones are written)"
 DEFAULT_KEEP = ("pyavi", "pycrop", "pywork")
 TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "confidence")
 COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "error")
@@ -340,9 +342,8 @@ def table_bytes(rows, columns, kind):
         return text.getvalue().encode("utf-8")
     if kind == "json":
         return (json.dumps(rows, indent=2) + "\n").encode("ascii")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    pa = extras.require("parquet", "a .parquet table", "pyarrow")
+    pq = extras.require("parquet", "a .parquet table", "pyarrow.parquet")
     types = {**SUMMARY_TYPES, **MANIFEST_TYPES}
     schema = pa.schema([(name, pa.type_for_alias(types[name])) for name in columns])
     table = pa.Table.from_pylist([{name: _text_value(row[name]) for name in columns} for row in rows], schema)
@@ -359,10 +360,17 @@ def _text_value(value):
 
 
 def write_tables(folder, names, rows, columns):
-    """rows as names[i]'s format (.csv, .json, .parquet) in a folder or object prefix."""
+    """rows as names[i]'s format (.csv, .json, .parquet) in a folder or object prefix.
+
+    Without pyarrow (the parquet extra) the .parquet tables are left out, said once, and one
+    an earlier run wrote is removed, so that no table there disagrees with the others."""
     paths = []
     for name in names:
         path = storage.join(folder, name)
+        if name.endswith(".parquet") and not extras.available("parquet"):
+            extras.warn_missing("parquet", PARQUET_LEFT_OUT)
+            storage.remove(path)
+            continue
         storage.write_bytes(path, table_bytes(rows, columns, name.rsplit(".", 1)[1]))
         paths.append(path)
     return tuple(paths)
@@ -412,6 +420,8 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
 
         config = replace(config, workers=default_workers(resolve_device(config.models.device)))
     check_models(config)
+    if not extras.available("parquet"):  # said before the run, not only after it
+        extras.warn_missing("parquet", PARQUET_LEFT_OUT)
     storage.make_dirs(config.data_dir)
     store = StateStore(config.data_dir)
     state = store.read()

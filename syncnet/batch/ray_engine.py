@@ -23,6 +23,7 @@ from syncnet.io import storage
 from syncnet.batch.worker import failure_record, process_video, scorer_for, worker_scratch
 from syncnet.errors import InputError, SyncNetError, one_line
 from syncnet.models.paths import CODE_ROOT
+from syncnet.runtime import extras
 
 log = logging.getLogger("syncnet.batch")
 
@@ -31,12 +32,8 @@ READY_TIMEOUT = 300.0
 LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
 
 
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise InputError("--engine ray needs Ray: pip install 'ray>=2.60'") from None
-    return ray
+def _ray(module="ray"):
+    return extras.require("ray", "--engine ray", module)
 
 
 class VideoWorker:
@@ -45,7 +42,6 @@ class VideoWorker:
     def __init__(self, config):
         import dataclasses
 
-        import ray
         import torch
 
         from syncnet.runtime.logs import setup_logging
@@ -61,7 +57,7 @@ class VideoWorker:
                                                                      os.path.basename(path)))
         self.config = dataclasses.replace(config, models=dataclasses.replace(models, **fetched))
         scorer_for(self.config.models).load(detector=not config.whole_frames)
-        self.node = ray.get_runtime_context().get_node_id()
+        self.node = _ray().get_runtime_context().get_node_id()
 
     def ready(self):
         return {"node": self.node, "pid": os.getpid()}
@@ -158,7 +154,8 @@ class _Pool:
         return True
 
     def run(self, keys, stop):
-        from ray.exceptions import RayActorError, RayError, RayTaskError
+        ray_errors = _ray("ray.exceptions")
+        RayActorError, RayError, RayTaskError = ray_errors.RayActorError, ray_errors.RayError, ray_errors.RayTaskError
 
         todo = iter(keys)
         more = True

@@ -12,8 +12,15 @@ import tempfile
 from urllib.parse import urlparse
 
 from syncnet.errors import InputError, one_line
+from syncnet.runtime import extras
 
 SCHEMES = ("s3://",)
+FEATURE = "object storage (s3://)"
+
+
+def _fs():
+    """pyarrow.fs, imported only for an s3:// location: local paths need no extra."""
+    return extras.require("s3", FEATURE, "pyarrow.fs")
 
 
 def is_uri(location):
@@ -34,8 +41,7 @@ def _endpoint():
 @functools.lru_cache(maxsize=None)
 def _s3():
     """pyarrow's S3 file system, aimed at the configured endpoint (pyarrow itself ignores it)."""
-    from pyarrow import fs
-
+    fs = _fs()
     endpoint = _endpoint()
     options = {}
     if endpoint:
@@ -49,8 +55,7 @@ def _s3():
 
 @functools.lru_cache(maxsize=None)
 def _boto3_client():
-    import boto3
-
+    boto3 = extras.require("s3", FEATURE, "boto3")
     return boto3.client("s3", endpoint_url=_endpoint())
 
 
@@ -70,8 +75,7 @@ def stat(uri):
     """(size, etag) of an object, or (None, None) when it does not exist."""
     path = _split(uri)
     bucket, _, key = path.partition("/")
-    from botocore.exceptions import ClientError
-
+    ClientError = extras.require("s3", FEATURE, "botocore.exceptions").ClientError
     try:
         head = _boto3_client().head_object(Bucket=bucket, Key=key)
     except ClientError as error:
@@ -83,8 +87,7 @@ def stat(uri):
 
 def list_files(uri, recursive=True):
     """URIs of the objects under the prefix `uri`, sorted."""
-    from pyarrow import fs
-
+    fs = _fs()
     try:
         infos = _s3().get_file_info(fs.FileSelector(_split(uri), recursive=recursive, allow_not_found=True))
     except OSError as error:
@@ -146,8 +149,7 @@ def read_bytes(location):
             return None
         with open(location, "rb") as handle:
             return handle.read()
-    from pyarrow import fs
-
+    fs = _fs()
     path = _split(location)
     try:
         if _s3().get_file_info(path).type == fs.FileType.NotFound:
@@ -164,8 +166,7 @@ def remove(location):
         if os.path.isfile(location):
             os.unlink(location)
         return
-    from pyarrow import fs
-
+    fs = _fs()
     path = _split(location)
     try:
         if _s3().get_file_info(path).type != fs.FileType.NotFound:
