@@ -47,6 +47,7 @@ EXIT_SOME_FAILED = 3
 
 @dataclass(frozen=True)
 class RayOptions:
+    """Where the Ray engine runs its workers, and what each worker actor asks the cluster for."""
     address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
     num_cpus: float = 1.0           # per worker actor
     num_gpus: float = 0.0           # per worker actor; fractions share a GPU
@@ -112,6 +113,7 @@ class BatchReport:
 
     @property
     def any_failed(self):
+        """Whether any input's record, from this run or an earlier one, is a failure."""
         return any(record["status"] != "ok" for record in self.records)
 
 
@@ -324,7 +326,7 @@ def summary_rows(records):
     return rows
 
 
-# The Parquet types of the summary's columns (README, "Batch"); every column may be null.
+# The Parquet types of the summary's columns (docs/batch.md, "Summary"); every column may be null.
 SUMMARY_TYPES = {"video": "string", "reference": "string", "kind": "string", "track": "int32",
                  "start_frame": "int32", "end_frame": "int32", "offset": "int32", "min_dist": "float64",
                  "confidence": "float64", "n_tracks": "int32", "status": "string", "error": "string"}
