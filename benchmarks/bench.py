@@ -696,31 +696,39 @@ def console_commands():
 
 
 def time_startup(repeats):
-    """Rows of (what, median wall s of the whole child process, median in-process s, heavy modules)."""
+    """Rows of (what, median wall s of the whole child process, median in-process s, median CPU s
+    of the child (user + system: what an idle machine's wall time would be, near enough),
+    heavy modules)."""
+    import resource
+
     probes = [("import syncnet", "syncnet", None)] + \
         [(f"{name} --help", module, function) for name, module, function in console_commands()]
     rows = []
     for what, module, function in probes:
         code = STARTUP_CHILD.format(module=module, name=what.split()[0], function=function, heavy=HEAVY_MODULES)
-        walls, inside, heavy = [], [], set()
+        walls, inside, cpu, heavy = [], [], [], set()
         for _ in range(repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
                                   check=True)
             walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             seconds, imported = json.loads(done.stdout.strip().splitlines()[-1])
             inside.append(seconds)
             heavy.update(imported)
-        rows.append((what, statistics.median(walls), statistics.median(inside), sorted(heavy)))
+        rows.append((what, statistics.median(walls), statistics.median(inside), statistics.median(cpu),
+                     sorted(heavy)))
     return rows
 
 
 def startup_table(repeats):
     lines = ["Start-up (%s, %d CPU(s), load %s; median of %d fresh interpreters; target < 1 s idle)"
              % (platform.node(), os.cpu_count(), _loadavg(), repeats),
-             "%-26s %9s %12s  %s" % ("command", "wall s", "in-process s", "heavy modules imported")]
-    for what, wall, inside, heavy in time_startup(repeats):
-        lines.append("%-26s %9.3f %12.3f  %s" % (what, wall, inside, ", ".join(heavy) or "none"))
+             "%-26s %9s %12s %7s  %s" % ("command", "wall s", "in-process s", "CPU s", "heavy modules imported")]
+    for what, wall, inside, cpu, heavy in time_startup(repeats):
+        lines.append("%-26s %9.3f %12.3f %7.3f  %s" % (what, wall, inside, cpu, ", ".join(heavy) or "none"))
     return "\n".join(lines)
 
 
