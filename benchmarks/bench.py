@@ -4,12 +4,17 @@
     python benchmarks/bench.py [--workloads demo,loop,pipeline,long] [--device cpu|cuda] [--threads N]
                                [--work DIR] [--syncnet_model PATH] [--s3fd_model PATH]
                                [--stages] [--quick]
+    python benchmarks/bench.py --startup [--repeats N]
 
 Each workload runs the real script (demo_syncnet.py, run_pipeline.py) in a child process, so its
 wall time and peak memory are that process's own. The floor of a workload is its network
 arithmetic (counted with torch's FlopCounterMode) divided by the fp32 matmul rate measured in
 this same run with the same thread count; a second ratio uses a 3x3 convolution's measured rate
 when that is higher. benchmarks/NOTES.md says what each number means.
+
+--startup times what a user waits for before anything is done instead: every console command's
+`--help` and `import syncnet`, each in a fresh interpreter, and lists which of the heavy modules
+(torch, ray, cv2, ...) each imported; none should.
 
 Importing this module runs nothing.
 """
@@ -661,6 +666,73 @@ def describe_target(result):
 
 
 # --------------------------------------------------------------------------------------------
+# Start-up: --help and import syncnet
+
+HEAVY_MODULES = ("torch", "ray", "cv2", "pyarrow", "boto3", "scipy", "matplotlib")
+STARTUP_CHILD = """
+import json, sys, time
+start = time.perf_counter()
+if {module!r} == "syncnet":
+    import syncnet
+else:
+    sys.argv = [{name!r}, "--help"]
+    import importlib, io, contextlib
+    main = getattr(importlib.import_module({module!r}), {function!r})
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main()
+        except SystemExit:
+            pass
+print(json.dumps([time.perf_counter() - start, [m for m in {heavy!r} if m in sys.modules]]))
+"""
+
+
+def console_commands():
+    """(command, module, function) of every console command in pyproject.toml."""
+    import tomllib
+
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    return [(name, *target.split(":")) for name, target in scripts.items()]
+
+
+def time_startup(repeats):
+    """Rows of (what, median wall s of the whole child process, median in-process s, median CPU s
+    of the child (user + system: what an idle machine's wall time would be, near enough),
+    heavy modules)."""
+    import resource
+
+    probes = [("import syncnet", "syncnet", None)] + \
+        [(f"{name} --help", module, function) for name, module, function in console_commands()]
+    rows = []
+    for what, module, function in probes:
+        code = STARTUP_CHILD.format(module=module, name=what.split()[0], function=function, heavy=HEAVY_MODULES)
+        walls, inside, cpu, heavy = [], [], [], set()
+        for _ in range(repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                                  check=True)
+            walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            seconds, imported = json.loads(done.stdout.strip().splitlines()[-1])
+            inside.append(seconds)
+            heavy.update(imported)
+        rows.append((what, statistics.median(walls), statistics.median(inside), statistics.median(cpu),
+                     sorted(heavy)))
+    return rows
+
+
+def startup_table(repeats):
+    lines = ["Start-up (%s, %d CPU(s), load %s; median of %d fresh interpreters; target < 1 s idle)"
+             % (platform.node(), os.cpu_count(), _loadavg(), repeats),
+             "%-26s %9s %12s %7s  %s" % ("command", "wall s", "in-process s", "CPU s", "heavy modules imported")]
+    for what, wall, inside, cpu, heavy in time_startup(repeats):
+        lines.append("%-26s %9.3f %12.3f %7.3f  %s" % (what, wall, inside, cpu, ", ".join(heavy) or "none"))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
 # Main
 
 
@@ -686,6 +758,9 @@ def build_parser():
                         help="time run_pipeline's stages (convert, detect, scenes, track, crop) within its run")
     parser.add_argument("--quick", action="store_true",
                         help="small workloads for a smoke test: 2x loop, 4 s pipeline clip, 3x long")
+    parser.add_argument("--startup", action="store_true",
+                        help="only time every console command's --help and `import syncnet` (a table)")
+    parser.add_argument("--repeats", type=int, default=5, help="with --startup: runs of each (default 5)")
     return parser
 
 
@@ -703,6 +778,9 @@ def main(argv=None):
     if argv and argv[0] == STAGE_CHILD_FLAG:
         return _stage_child(argv[1:])
     opt = build_parser().parse_args(argv)
+    if opt.startup:
+        print(startup_table(max(1, opt.repeats)))
+        return 0
     try:
         return _bench(opt)
     except BenchError as error:

@@ -44,6 +44,7 @@ class VideoScorer:
 
     @classmethod
     def from_options(cls, models):
+        """A VideoScorer for a ModelOptions (which weights, which device)."""
         return cls(device=models.device, syncnet_model=models.syncnet_model, s3fd_model=models.s3fd_model)
 
     @property

@@ -24,7 +24,7 @@ from syncnet.io.media import run_ffmpeg
 from tests.helpers import reference_summary, run_script
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extras("parquet")]  # the summaries are read back from Parquet too
 
 SHORT_FRAMES = 52  # pyframes of a 2 s cut: 50 frames, and the two that the conversion duplicates
 MIN_TRACK = 25

@@ -21,7 +21,7 @@ import pytest
 
 from tests.helpers import REPO_ROOT, assert_shifted_exactly, decoded_audio, make_clip, need
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900, method="signal")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900, method="signal"), pytest.mark.extras("ray", "s3")]
 
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
            "RAY_ENABLE_AUTO_CONNECT": "0"}

@@ -24,7 +24,9 @@ def _golden(golden_dir, name):
             np.load(golden_dir / f"demo_{name}_dists.npy"))
 
 
-@pytest.mark.parametrize("name", ["example", "synced_example"])
+# synced_example takes the same code path on another clip: the whole suite runs it, the fast
+# tier only example (a sixth of the fast tier's time).
+@pytest.mark.parametrize("name", ["example", pytest.param("synced_example", marks=pytest.mark.slow)])
 def test_reference_interface_matches_reference(name, clip, golden_dir, syncnet_weights, tmp_path, capsys):
     """SyncNetInstance(...).evaluate(opt, videofile), called as the reference's demo called it."""
     golden, golden_dists = _golden(golden_dir, name)

@@ -24,6 +24,8 @@ MANIFEST_COLUMNS = ("video", "reference", "decision", "reason", "offset", "confi
 
 @dataclass(frozen=True)
 class CurationOptions:
+    """Where `--curate` writes the clips it keeps, and the largest offset it keeps (the confidence
+    threshold is OutputOptions.min_conf, shared with run_syncnet's consensus)."""
     out_dir: str                 # where kept clips go: a folder, or an s3:// prefix
     max_offset: int = 6          # frames; a larger consensus offset is rejected
 

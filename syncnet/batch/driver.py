@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from syncnet.io import storage
+from syncnet.runtime import extras
 from syncnet.batch.curation import (MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, kept_clips, manifest_rows,
                                    remove_unkept)
 from syncnet.errors import InputError
@@ -37,6 +38,7 @@ LIST_EXTENSIONS = (".txt", ".lst", ".list")
 STATE_FILE = "batch_state.jsonl"      # in a local data folder: one JSON line per video
 STATE_PREFIX = "batch_state"          # in object storage: one object per video (objects cannot grow)
 SUMMARY_FILES = ("summary.csv", "summary.json", "summary.parquet")
+PARQUET_LEFT_OUT = "the .parquet tables are left out (the .csv and .json ones are written)"
 DEFAULT_KEEP = ("pyavi", "pycrop", "pywork")
 TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "confidence")
 # reason: why a video has no scored track (syncnet.pipeline.tracking's reasons, or
@@ -50,6 +52,7 @@ EXIT_SOME_FAILED = 3
 
 @dataclass(frozen=True)
 class RayOptions:
+    """Where the Ray engine runs its workers, and what each worker actor asks the cluster for."""
     address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
     num_cpus: float = 1.0           # per worker actor
     num_gpus: float = 0.0           # per worker actor; fractions share a GPU
@@ -129,6 +132,7 @@ class BatchReport:
 
     @property
     def any_failed(self):
+        """Whether any input's record, from this run or an earlier one, is a failure."""
         return self.n_failed_total > 0
 
 
@@ -345,7 +349,7 @@ def summary_rows(records):
     return rows
 
 
-# The Parquet types of the summary's columns (README, "Batch"); every column may be null.
+# The Parquet types of the summary's columns (docs/batch.md, "Summary"); every column may be null.
 SUMMARY_TYPES = {"video": "string", "reference": "string", "kind": "string", "track": "int32",
                  "start_frame": "int32", "end_frame": "int32", "offset": "int32", "min_dist": "float64",
                  "confidence": "float64", "n_tracks": "int32", "status": "string", "reason": "string",
@@ -364,9 +368,8 @@ def table_bytes(rows, columns, kind):
         return text.getvalue().encode("utf-8")
     if kind == "json":
         return (json_text(rows, indent=2) + "\n").encode("ascii")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    pa = extras.require("parquet", "a .parquet table", "pyarrow")
+    pq = extras.require("parquet", "a .parquet table", "pyarrow.parquet")
     types = {**SUMMARY_TYPES, **MANIFEST_TYPES}
     schema = pa.schema([(name, pa.type_for_alias(types[name])) for name in columns])
     table = pa.Table.from_pylist([{name: _text_value(row[name]) for name in columns} for row in rows], schema)
@@ -383,10 +386,17 @@ def _text_value(value):
 
 
 def write_tables(folder, names, rows, columns):
-    """rows as names[i]'s format (.csv, .json, .parquet) in a folder or object prefix."""
+    """rows as names[i]'s format (.csv, .json, .parquet) in a folder or object prefix.
+
+    Without pyarrow (the parquet extra) the .parquet tables are left out, said once, and one
+    an earlier run wrote is removed, so that no table there disagrees with the others."""
     paths = []
     for name in names:
         path = storage.join(folder, name)
+        if name.endswith(".parquet") and not extras.available("parquet"):
+            extras.warn_missing("parquet", PARQUET_LEFT_OUT)
+            storage.remove(path)
+            continue
         storage.write_bytes(path, table_bytes(rows, columns, name.rsplit(".", 1)[1]))
         paths.append(path)
     return tuple(paths)
@@ -448,6 +458,8 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
 
         config = replace(config, workers=default_workers(resolve_device(config.models.device)))
     check_models(config)
+    if not extras.available("parquet"):  # said before the run, not only after it
+        extras.warn_missing("parquet", PARQUET_LEFT_OUT)
     check_outputs(config)
     earlier_clips = kept_clips(config.curate.out_dir) if config.curate is not None else set()
     store = StateStore(config.data_dir)

@@ -23,6 +23,7 @@ from syncnet.io import storage
 from syncnet.batch.worker import failure_record, process_video, release_scratch, scorer_for, worker_scratch
 from syncnet.errors import InputError, SyncNetError, one_line
 from syncnet.models.paths import CODE_ROOT
+from syncnet.runtime import extras
 
 log = logging.getLogger("syncnet.batch")
 
@@ -33,12 +34,8 @@ RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
 
 
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise InputError("--engine ray needs Ray: pip install 'ray>=2.60'") from None
-    return ray
+def _ray(module="ray"):
+    return extras.require("ray", "--engine ray", module)
 
 
 class VideoWorker:
@@ -47,7 +44,6 @@ class VideoWorker:
     def __init__(self, config):
         import dataclasses
 
-        import ray
         import torch
 
         from syncnet.runtime.logs import setup_logging
@@ -64,7 +60,7 @@ class VideoWorker:
                                                                      os.path.basename(path)))
         self.config = dataclasses.replace(config, models=dataclasses.replace(models, **fetched))
         scorer_for(self.config.models).load(detector=not config.whole_frames)
-        self.node = ray.get_runtime_context().get_node_id()
+        self.node = _ray().get_runtime_context().get_node_id()
 
     def ready(self):
         return {"node": self.node, "pid": os.getpid()}
@@ -168,7 +164,8 @@ class _Pool:
         return True
 
     def run(self, keys, stop):
-        from ray.exceptions import RayActorError, RayError, RayTaskError
+        ray_errors = _ray("ray.exceptions")
+        RayActorError, RayError, RayTaskError = ray_errors.RayActorError, ray_errors.RayError, ray_errors.RayTaskError
 
         todo = iter(keys)
         more = True

@@ -28,6 +28,7 @@ FILES = ("per_track.csv", "per_video.csv", "scores.txt", "dataset.json")
 
 @dataclass
 class Evaluation:
+    """What `evaluate` found and wrote: the scores at each level, dataset.json and the batch's report."""
     protocol: str
     tracks: list        # TrackScore of every scored track
     outcomes: list      # VideoOutcome of every input video

@@ -12,8 +12,10 @@ import secrets
 import tempfile
 
 from syncnet.errors import InputError, one_line
+from syncnet.runtime import extras
 
 SCHEMES = ("s3://",)
+FEATURE = "object storage (s3://)"
 
 
 class NotAnObject(InputError):
@@ -37,8 +39,7 @@ def _endpoint():
 
 @functools.lru_cache(maxsize=None)
 def _client():
-    import boto3
-
+    boto3 = extras.require("s3", FEATURE, "boto3")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     return boto3.client("s3", endpoint_url=_endpoint(), region_name=region)
 
@@ -70,16 +71,14 @@ def _failure(uri, error):
 
 
 def _missing(error):
-    from botocore.exceptions import ClientError
-
-    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in (
+    exceptions = extras.require("s3", FEATURE, "botocore.exceptions")
+    return isinstance(error, exceptions.ClientError) and error.response.get("Error", {}).get("Code") in (
         "404", "NoSuchKey", "NotFound")
 
 
 def _storage_errors():
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError, OSError)
+    exceptions = extras.require("s3", FEATURE, "botocore.exceptions")
+    return (exceptions.BotoCoreError, exceptions.ClientError, OSError)
 
 
 def stat(uri):

@@ -1,6 +1,4 @@
 """Choosing where the networks run."""
-import torch
-
 from syncnet.errors import InputError
 
 CHOICES = ("auto", "cpu", "cuda")
@@ -8,6 +6,8 @@ CHOICES = ("auto", "cpu", "cuda")
 
 def resolve_device(name="auto"):
     """'auto' is CUDA when present, else the CPU; asking for CUDA without it is an error."""
+    import torch  # here, not at the top: every command's --help imports this module
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

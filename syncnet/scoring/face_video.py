@@ -37,6 +37,7 @@ class FaceVideoScore:
 
     @property
     def lengths_differ(self):
+        """Whether the audio and the 25 fps frames last differently (the reference warns then)."""
         return self.audio_seconds != self.n_frames / media.FRAME_RATE
 
 

@@ -36,10 +36,12 @@ class TrackResult:
 
     @property
     def start_frame(self):
+        """The track's first frame (25 fps, from 0)."""
         return int(self.frames[0])
 
     @property
     def end_frame(self):
+        """The track's last frame, included."""
         return int(self.frames[-1])
 
     @property
@@ -56,6 +58,7 @@ class TrackResult:
 
 @dataclass(frozen=True)
 class VideoResult:
+    """One scored video: its face tracks and the files written."""
     video: str                     # the path that was scored
     n_frames: int                  # frames of the 25 fps converted video
     tracks: List[TrackResult]      # in crop order; empty when no face track was kept
