@@ -68,6 +68,7 @@ class TrainResult:
     counts: dict
     seconds: float
     interrupted: bool = False
+    state: Optional[dict] = field(default=None, repr=False)  # this process's final weights (official format)
 
 
 class PairNetwork(nn.Module):
@@ -359,7 +360,7 @@ def train_worker(plan, stop=None, quiet=True):
         recorder.checkpoint(model, optimizer, step)
     result = TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE), steps=step, total_steps=steps,
                          metrics=metrics, best=(recorder.best if recorder else None) or {}, counts=plan.counts,
-                         seconds=time.time() - started, interrupted=interrupted)
+                         seconds=time.time() - started, interrupted=interrupted, state=plain_state_dict(model))
     if rank == 0:
         save_json({"options": asdict(options), "data": plan.counts, "init": plan.init, "device": str(device),
                    "world_size": world_size, "steps": step, "total_steps": steps, "interrupted": interrupted,
