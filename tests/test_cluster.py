@@ -23,44 +23,7 @@ from tests.helpers import REPO_ROOT, assert_shifted_exactly, decoded_audio, make
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900, method="signal"), pytest.mark.extras("ray", "s3")]
 
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
-           "RAY_ENABLE_AUTO_CONNECT": "0"}
 FACES = ["--facedet_conf", "0.5", "--min_face_size", "10", "--min_track", "25"]
-
-
-@pytest.fixture(scope="module")
-def ray_env():
-    """Ray's settings for this module, and a private, short RAY_TMPDIR (unix socket paths are short)."""
-    folder = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    environment = {**RAY_ENV, "RAY_TMPDIR": folder}
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    try:
-        yield environment
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def cluster(ray_env):
-    """Two raylets of one CPU each: a head node and a worker node. (cluster, node ids, seconds to start)"""
-    from ray.cluster_utils import Cluster
-
-    started = time.monotonic()
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "include_dashboard": False, "object_store_memory": 80 << 20,
-        "dashboard_agent_listen_port": None, "no_monitor": True, "include_log_monitor": False})
-    try:
-        worker_node = cluster.add_node(num_cpus=1, object_store_memory=80 << 20)
-        cluster.wait_for_nodes()
-        yield cluster, {cluster.head_node.node_id, worker_node.node_id}, time.monotonic() - started
-    finally:
-        cluster.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@
     syncnet-train clips/ --out runs/tuned --init data/syncnet_v2.model --lr 1e-5 --max_steps 500
     syncnet-train --data_dir data/work --out runs/mine --resume
     torchrun --nproc_per_node 2 -m syncnet.train clips/ --out runs/ddp
+    syncnet-train clips/ --out /shared/runs/ray --engine ray --num_workers 4 --use_gpu --ray_address auto
 
 It writes DIR/syncnet_trained.model (the official file's format: pass it to any script's
 --initial_model), DIR/metrics.csv, DIR/curves.png and DIR/train.json. See docs/training.md.
@@ -13,7 +14,7 @@ import signal
 import sys
 import threading
 
-from syncnet.train.options import TrainOptions
+from syncnet.train.options import ENGINES, TrainOptions
 from . import add_options, make_parser, options_from, reported_errors
 
 COMMAND = "syncnet-train"
@@ -38,6 +39,16 @@ def build_parser(argv=None):
                              "default: from scratch")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_options(parser, TrainOptions)
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                        help="local: this process (or each of torchrun's); ray: Ray Train workers on a Ray "
+                             "cluster (default local)")
+    engine.add_argument("--num_workers", type=int, default=1,
+                        help="--engine ray: training workers, each taking an equal share of every batch (default 1)")
+    engine.add_argument("--use_gpu", action="store_true", help="--engine ray: one GPU per worker")
+    engine.add_argument("--ray_address", default=None, metavar="ADDR",
+                        help="--engine ray: the cluster (auto, HOST:PORT or ray://HOST:PORT; default: a Ray "
+                             "runtime started on this machine for the run)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback on failure (also SYNCNET_DEBUG=1)")
@@ -63,12 +74,17 @@ def main(argv=None):
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
+        from syncnet.errors import InputError
         from syncnet.train.loop import train
 
         options = options_from(args, TrainOptions)
+        if args.num_workers < 1:
+            raise InputError(f"--num_workers {args.num_workers}: expected 1 or more")
         with stop_on_signals() as stop:
             result = train(args.data, args.out, options, data_dir=args.data_dir, val=args.val, init=args.init,
-                           resume=args.resume, device=args.device, stop=stop, quiet=args.quiet)
+                           resume=args.resume, device=args.device, stop=stop, quiet=args.quiet,
+                           engine=args.engine, num_workers=args.num_workers, use_gpu=args.use_gpu,
+                           ray_address=args.ray_address)
         if result is None:  # not rank 0 under torchrun
             return 0
         counts = result.counts

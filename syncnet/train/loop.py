@@ -30,7 +30,7 @@ from syncnet.render.plots import plot_training
 from syncnet.runtime.devices import resolve_device
 from syncnet.runtime.progress import progress_bar
 from syncnet.train.data import CACHE_FOLDER, PairBatches, find_clips, load_clips, split_clips
-from syncnet.train.options import TrainOptions
+from syncnet.train.options import ENGINES, TrainOptions
 from syncnet.train.validation import VAL_FOLDER, VSHIFT, make_val_items, validate
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,31 @@ def process_group(device):
         yield
     finally:
         dist.destroy_process_group()
+
+
+def check_split(batch_size, processes):
+    """Each process takes an equal share of every batch."""
+    if batch_size % processes:
+        raise InputError(f"--batch_size {batch_size} does not split over {processes} processes: use a multiple "
+                         "of the process count")
+
+
+def replica_digests(model, world_size):
+    """A digest of every process's weights (rank order), gathered to all: DistributedDataParallel
+    keeps them identical, so they must agree. [] for a single process."""
+    if world_size == 1:
+        return []
+    import hashlib
+
+    import torch.distributed as dist
+
+    digest = hashlib.sha256()
+    for name, value in sorted(plain_state_dict(model).items()):
+        digest.update(name.encode())
+        digest.update(value.numpy().tobytes())
+    digests = [None] * world_size
+    dist.all_gather_object(digests, digest.hexdigest()[:16])
+    return digests
 
 
 def _barrier():
@@ -292,9 +317,7 @@ def train_worker(plan, stop=None, quiet=True):
     started = time.time()
     options = plan.options
     rank, world_size, local_rank = _distributed()
-    if options.batch_size % world_size:
-        raise InputError(f"--batch_size {options.batch_size} does not split over {world_size} processes: use a "
-                         "multiple of the process count")
+    check_split(options.batch_size, world_size)
     device = resolve_device(plan.device)
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", local_rank)
@@ -361,9 +384,10 @@ def train_worker(plan, stop=None, quiet=True):
     result = TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE), steps=step, total_steps=steps,
                          metrics=metrics, best=(recorder.best if recorder else None) or {}, counts=plan.counts,
                          seconds=time.time() - started, interrupted=interrupted, state=plain_state_dict(model))
+    digests = replica_digests(model, world_size) if not interrupted else []
     if rank == 0:
         save_json({"options": asdict(options), "data": plan.counts, "init": plan.init, "device": str(device),
-                   "world_size": world_size, "steps": step, "total_steps": steps, "interrupted": interrupted,
+                   "world_size": world_size, "replica_digests": digests, "steps": step, "total_steps": steps, "interrupted": interrupted,
                    "final_metrics": metrics, "best": result.best, "seconds": round(result.seconds, 1),
                    "files": [MODEL_FILE, LAST_MODEL_FILE, CHECKPOINT_FILE, METRICS_FILE, CURVES_FILE]},
                   os.path.join(plan.out, RECORD_FILE))
@@ -371,14 +395,20 @@ def train_worker(plan, stop=None, quiet=True):
 
 
 def train(inputs, out, options=TrainOptions(), *, data_dir=None, val=None, init=None, resume=False,
-          device="auto", stop=None, quiet=True):
+          device="auto", stop=None, quiet=True, engine=ENGINES[0], num_workers=1, use_gpu=False, ray_address=None):
     """Train SyncNet on the face clips `inputs` name (folders, list files, videos; `data_dir`: a
     run_pipeline data folder's pycrop/) into the folder `out`. See docs/training.md.
 
     Refused before any training: an --out that is not writable or that another run holds, an
     --init that is not a SyncNet state dict, a run folder to be resumed that is not one. `stop`
     (a threading.Event) ends the run after the current step, keeping its checkpoint.
+
+    engine="ray" runs the loop in `num_workers` Ray Train workers (one GPU each with `use_gpu`)
+    on the cluster at `ray_address` (default: a Ray runtime started on this machine); see
+    syncnet.train.ray_engine.
     """
+    if engine not in ENGINES:
+        raise InputError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     out = os.path.abspath(os.fspath(out))
     rank, _, _ = _distributed()
     check_writable(out)
@@ -392,6 +422,12 @@ def train(inputs, out, options=TrainOptions(), *, data_dir=None, val=None, init=
                              "another --out")
         if init:
             load_model(init)  # a bad --init fails here, before the data is decoded
+        if engine == "ray":
+            from syncnet.train.ray_engine import train_on_ray
+
+            plan = prepare(inputs, out, options, data_dir=data_dir, val=val, init=init,
+                           device="cuda" if use_gpu else "cpu", resume=resume, stop=stop, quiet=quiet)
+            return train_on_ray(plan, num_workers, use_gpu, ray_address, stop, quiet)
         with process_group(resolve_device(device)):
             if rank != 0:
                 _barrier()  # rank 0 decodes the clips and makes the validation videos first

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from syncnet.options import _Validated, _choice, _option
 
 LOSSES = ("contrastive", "bce")
+ENGINES = ("local", "ray")  # local: this process, or each of torchrun's; ray: Ray Train workers
 BATCHNORM_MODES = ("auto", "train", "frozen")
 
 
