@@ -94,8 +94,8 @@ def twoface_run(tmp_path_factory, twoface_faces_json, syncnet_weights, clip):
 # The synthetic world's training recipe for `trained_syncnet`: a few minutes of CPU from scratch.
 # Half the clips carry MP3-coded audio, as run_pipeline's crops do.
 TRAIN_CLIPS, TRAIN_SECONDS, VAL_CLIPS = 24, 4.0, 3
-TRAIN_ARGS = {"max_steps": 60, "batch_size": 16, "lr": 5e-4, "max_negative_shift": 15, "val_items": 6,
-              "val_every": 60}
+TRAIN_ARGS = {"max_steps": 120, "batch_size": 16, "lr": 5e-4, "max_negative_shift": 15, "val_items": 6,
+              "val_every": 40}
 
 
 def make_synthetic_training_set(root, clips=TRAIN_CLIPS, seconds=TRAIN_SECONDS, val=VAL_CLIPS):

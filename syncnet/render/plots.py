@@ -166,6 +166,9 @@ def plot_training(rows, path, margin=None):
         distances.plot(steps, values, "o-", color=colour, label=label)
     if margin is not None:
         distances.axhline(margin, color="grey", linestyle="--", linewidth=1, label=f"margin {margin:g}")
+    last = max((row["step"] for row in rows), default=1)
+    for axes in (losses, accuracy, distances):
+        axes.set_xlim(0, last)
     distances.set_title("Validation distances: the true offset's should fall below the others'")
     distances.set_xlabel("training step")
     distances.set_ylabel("distance")
