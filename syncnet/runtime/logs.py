@@ -15,7 +15,7 @@ _subject = contextvars.ContextVar("syncnet_log_subject", default=None)
 
 @contextlib.contextmanager
 def log_subject(name):
-    """Within this block, each diagnostic line starts with `name: ` (unless it names it already)."""
+    """Within this block, each diagnostic line names `name`: at its start, unless its message has it."""
     token = _subject.set(name)
     try:
         yield
@@ -26,7 +26,7 @@ def log_subject(name):
 def _with_subject(record):
     """A handler filter: sets record.subject to the prefix the line needs (maybe none)."""
     subject = _subject.get()
-    record.subject = f"{subject}: " if subject and not record.getMessage().startswith(subject) else ""
+    record.subject = f"{subject}: " if subject and subject not in record.getMessage() else ""
     return True
 
 
