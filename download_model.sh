@@ -15,7 +15,9 @@
 # destination (NAME.part.XXXXXX) and is renamed into place only after it verifies, so an
 # unverified or partial file is never left under the final name, even on Ctrl-C.
 #
-# Downloads use curl if it is installed, else wget, else python3 (urllib).
+# Downloads use curl if it is installed, else wget, else python3 (urllib). A server that does
+# not answer within 10 s fails its file; when that server is the official site, the files after
+# it are not tried there (each still gets its one line, pointing to the offline options).
 #
 # Environment:
 #   SYNCNET_MIRROR   a local folder, or the base URL of a web mirror (http:// or https://).
@@ -76,6 +78,13 @@ readonly OFFLINE_HINT="see 'Offline' in README.md to use a copy instead (SYNCNET
 
 # The temporary file being filled right now, removed by the trap if the script stops early.
 CURRENT_TMP=""
+
+# Seconds to wait for a server to answer (name lookup included) before giving up: offline,
+# a DNS lookup can otherwise hang for tens of seconds before the hint.
+readonly CONNECT_TIMEOUT=10
+# Set when the official site could not be reached (not an HTTP error): the files after
+# that one do not wait on it again.
+OFFICIAL_UNREACHABLE=""
 
 # The mirror, set by resolve_mirror: a folder, or a base URL without trailing slash (and
 # that URL as shown in messages, without any user:password), and the CA file for it.
@@ -211,13 +220,15 @@ download() {
         if [[ -n "$cafile" ]]; then
             ca=(--cacert "$cafile")
         fi
-        out=$(curl -fsSL --retry 3 ${ca[@]+"${ca[@]}"} -o "$dest" "$url" 2>&1) || status=$?
+        out=$(curl -fsSL --retry 3 --connect-timeout "$CONNECT_TIMEOUT" ${ca[@]+"${ca[@]}"} -o "$dest" "$url" 2>&1) ||
+            status=$?
         last="curl exit $status"
     elif command -v wget >/dev/null 2>&1; then
         if [[ -n "$cafile" ]]; then
             ca=("--ca-certificate=$cafile")
         fi
-        out=$(wget -nv --tries=3 ${ca[@]+"${ca[@]}"} -O "$dest" "$url" 2>&1) || status=$?
+        out=$(wget -nv --tries=3 --connect-timeout="$CONNECT_TIMEOUT" --dns-timeout="$CONNECT_TIMEOUT" \
+            ${ca[@]+"${ca[@]}"} -O "$dest" "$url" 2>&1) || status=$?
         last="wget exit $status"
     elif command -v python3 >/dev/null 2>&1; then
         out=$(python3 - "$url" "$dest" "$cafile" 2>&1 <<'PY'
@@ -379,9 +390,16 @@ fetch_one() {
         if [[ -n "$not_found" ]]; then
             how="$not_found; downloaded from the official site and verified"
         fi
-        if ! said=$(download "$url" "$tmp"); then
+        if [[ -n "$OFFICIAL_UNREACHABLE" ]]; then
+            reason="${not_found:+$not_found, and }not downloaded: the official site could not be reached for $OFFICIAL_UNREACHABLE"
+            hint=1
+        elif ! said=$(download "$url" "$tmp"); then
             reason="${not_found:+$not_found, and }download from $url failed${said:+ ($said)}"
             hint=1
+            # An HTTP status (curl 22, wget 8, urllib's HTTPError) means the site answered.
+            if [[ ! "$said" =~ ^(curl\ exit\ 22|wget\ exit\ 8|python3\ exit\ [0-9]+:\ HTTPError) ]]; then
+                OFFICIAL_UNREACHABLE="$name"
+            fi
         fi
     fi
 

@@ -49,9 +49,9 @@ def main(argv=None):
         if outcome.tracks:
             print("%d face track(s) cropped to %s" % (len(outcome.tracks), outcome.crop_dir))
         else:
-            print("No face track was kept, so %s is empty: a track needs more than --min_track %d "
-                  "detections and a mean face size above --min_face_size %d pixels."
-                  % (outcome.crop_dir, options.min_track, options.min_face_size))
+            from syncnet.render.reports import no_track_report
+
+            print(no_track_report(outcome.tally, options, outcome.crop_dir, detected=not args.faces))
     return 0
 
 

@@ -51,7 +51,7 @@ def main(argv=None):
         for track in result.tracks:
             print(track_report(track, os.path.join(layout.crop, track.file), scoring.vshift))
         if not result.tracks:
-            print(f"No face track in {layout.crop}: the results list none.")
+            print(f"No face track in {layout.crop} ({result.reason or 'none kept'}): the results list none.")
         paths = list(result.files.values())
         if args.write_synced:
             offset = args.offset if args.offset is not None else consensus_offset(result.tracks, outputs.min_conf)

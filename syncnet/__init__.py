@@ -9,8 +9,13 @@
 The names below load on first use, so `import syncnet` stays cheap (no torch until needed).
 """
 import importlib
+import logging
 
 __version__ = "0.2.0"
+
+# A library writes nothing unless the application asks: without this, Python prints the
+# warnings of an unconfigured logger on stderr. The commands add their own handler.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "score_video": "api", "VideoScorer": "api",

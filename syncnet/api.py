@@ -18,7 +18,7 @@ import os
 import tempfile
 
 from syncnet.io.layout import Layout, reference_for, scratch_dir
-from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, with_options
+from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, as_path, with_options
 from syncnet.scoring.results import TrackResult, VideoResult
 
 __all__ = ["VideoScorer", "score_video", "TrackResult", "VideoResult"]
@@ -37,9 +37,7 @@ class VideoScorer:
     def __init__(self, device="auto", syncnet_model=None, s3fd_model=None):
         from syncnet.runtime.devices import resolve_device
 
-        self.models = ModelOptions(syncnet_model=None if syncnet_model is None else os.fspath(syncnet_model),
-                                   s3fd_model=None if s3fd_model is None else os.fspath(s3fd_model),
-                                   device=device)
+        self.models = ModelOptions(syncnet_model=syncnet_model, s3fd_model=s3fd_model, device=device)
         resolve_device(device)  # a bad device is refused now, not at the first video
         self._syncnet = None
         self._detector = None
@@ -56,7 +54,8 @@ class VideoScorer:
             from syncnet.models.loading import load_syncnet
 
             self._syncnet = load_syncnet(self.models.syncnet_model, self.models.device)
-            log.info("SyncNet model %s loaded", self.models.syncnet_model or "syncnet_v2.model")
+            # debug: the demos print the reference's own "Model ... loaded." line.
+            log.debug("SyncNet model %s loaded", self.models.syncnet_model or "syncnet_v2.model")
         return self._syncnet
 
     @property
@@ -82,9 +81,10 @@ class VideoScorer:
         from syncnet.scoring.face_video import score_face_video
         from syncnet.io.media import require_scorable
 
+        videofile, tmp_dir = as_path(videofile, "videofile"), as_path(tmp_dir, "tmp_dir")
         probed = probed or require_scorable(videofile)  # before the network loads
         network = self.syncnet
-        with scratch_dir(tmp_dir, reference) as work_dir:
+        with scratch_dir(tmp_dir, _name(reference)) as work_dir:
             return score_face_video(network, videofile, work_dir, scoring, resize=resize, quiet=quiet,
                                     probed=probed)
 
@@ -92,6 +92,7 @@ class VideoScorer:
         """demo_feature.py: the (T-4) x 512 lip features of every 5-frame window."""
         from syncnet.scoring.face_video import lip_features
 
+        videofile = as_path(videofile, "videofile")
         if not os.path.isfile(videofile):
             from syncnet.errors import InputError
 
@@ -104,7 +105,7 @@ class VideoScorer:
         `probed`: media.require_scorable's answer for the video, when the caller has it."""
         from syncnet.pipeline.stage import run_face_pipeline
 
-        return run_face_pipeline(os.fspath(videofile), Layout(work_dir, reference), pipeline,
+        return run_face_pipeline(as_path(videofile, "videofile"), _layout(work_dir, reference), pipeline,
                                  lambda: self.detector, faces=faces, reuse_faces=reuse_faces, quiet=quiet,
                                  probed=probed)
 
@@ -113,7 +114,8 @@ class VideoScorer:
         """run_syncnet.py: every cropped track of REFERENCE scored, and its result files written."""
         from syncnet.scoring.tracks import score_tracks
 
-        return score_tracks(Layout(work_dir, reference), lambda: self.syncnet, scoring, outputs,
+        videofile = None if videofile is None else as_path(videofile, "videofile")
+        return score_tracks(_layout(work_dir, reference), lambda: self.syncnet, scoring, outputs,
                             videofile=videofile, quiet=quiet)
 
     def score(self, path, *, work_dir=None, reference=None, faces=None, reuse_faces=False, pipeline=None,
@@ -132,15 +134,16 @@ class VideoScorer:
         from syncnet.io.media import require_scorable
 
         pipeline, scoring, outputs = _merged_options(pipeline, scoring, outputs, options)
-        path = os.fspath(path)
+        path = as_path(path, "path")
+        reference = _name(reference)
         probed = require_scorable(path)  # before any folder is made
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="syncnet-") as temporary:
                 result = self._score_in(path, temporary, reference or "video", faces, False, pipeline,
                                         scoring, outputs, quiet, probed)
             return dataclasses.replace(result, files={})
-        return self._score_in(path, os.fspath(work_dir), reference or reference_for(path), faces, reuse_faces,
-                              pipeline, scoring, outputs, quiet, probed)
+        return self._score_in(path, as_path(work_dir, "work_dir"), reference or reference_for(path), faces,
+                              reuse_faces, pipeline, scoring, outputs, quiet, probed)
 
     def _score_in(self, path, work_dir, reference, faces, reuse_faces, pipeline, scoring, outputs, quiet,
                   probed):
@@ -148,6 +151,15 @@ class VideoScorer:
             self.find_tracks(path, work_dir, reference, pipeline, faces=faces, reuse_faces=reuse_faces,
                              quiet=quiet, probed=probed)
             return self.score_tracks(work_dir, reference, scoring, outputs, videofile=path, quiet=quiet)
+
+
+def _name(reference):
+    """A folder name given as str or bytes, as str (Layout checks that it is a plain name)."""
+    return os.fsdecode(reference) if isinstance(reference, bytes) else reference
+
+
+def _layout(work_dir, reference):
+    return Layout(as_path(work_dir, "work_dir"), _name(reference))
 
 
 def _merged_options(pipeline, scoring, outputs, options):

@@ -7,6 +7,7 @@ here and nowhere else. A bad value raises one InputError that names the option a
 import dataclasses
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -26,16 +27,29 @@ def _choice(default, help, choices):
 
 def _range_text(meta):
     noun = "an integer" if meta["kind"] is int else "a number"
-    bounds = []
-    if meta["above"] is not None:
-        bounds.append(f"> {meta['above']:g}")
-    if meta["minimum"] is not None:
-        bounds.append(f">= {meta['minimum']:g}")
-    if meta["below"] is not None:
-        bounds.append(f"< {meta['below']:g}")
-    if meta["maximum"] is not None:
-        bounds.append(f"<= {meta['maximum']:g}")
+    shown = "{}".format if meta["kind"] is int else "{:g}".format
+    bounds = [f"{sign} {shown(meta[limit])}" for limit, sign in
+              (("above", ">"), ("minimum", ">="), ("below", "<"), ("maximum", "<=")) if meta[limit] is not None]
     return f"{noun} {' and '.join(bounds)}" if bounds else noun
+
+
+def checked_number(name, value, kind=float, *, minimum=None, maximum=None, above=None, below=None):
+    """`value` as `kind`, or InputError naming `--name` and its valid range (NaN and infinity
+    never pass): for the options that are not fields of the dataclasses below."""
+    return _checked(name, value, {"kind": kind, "minimum": minimum, "maximum": maximum, "above": above,
+                                  "below": below})
+
+
+def as_path(value, name):
+    """A path given as str, bytes or os.PathLike, as str (bytes decoded as the file system
+    does), or InputError naming `name`."""
+    try:
+        path = os.fsdecode(os.fspath(value))
+    except TypeError:
+        raise InputError(f"{name} {value!r}: expected a path (str, bytes or os.PathLike)") from None
+    if not path or "\0" in path:
+        raise InputError(f"{name} {path!r}: expected a path (not empty, without NUL bytes)")
+    return path
 
 
 def _checked(name, value, meta):
@@ -57,7 +71,7 @@ def _checked(name, value, meta):
              or (meta["above"] is not None and value <= meta["above"])
              or (meta["below"] is not None and value >= meta["below"]))
     if fails:
-        raise InputError(f"--{name} {value:g}: expected {wanted}")
+        raise InputError(f"--{name} {value if kind is int else format(value, 'g')}: expected {wanted}")
     return value
 
 
@@ -106,18 +120,38 @@ class ScoringOptions(_Validated):
 @dataclass(frozen=True)
 class OutputOptions(_Validated):
     """What run_syncnet derives from the scores: the consensus offset and who speaks when."""
-    min_conf: float = _option(3.0, "tracks with at least this confidence vote on the consensus offset",
-                              above=0)
+    min_conf: float = _option(3.0, "tracks with at least this confidence vote on the consensus offset "
+                              "(0: every scored track)", minimum=0)
     speaker_threshold: float = _option(
         3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
 
 
+# The most bootstrap resamples: each costs 8 bytes per metric and a resample of every unit, and
+# the interval's percentiles are stable to 0.001 long before this.
+MAX_BOOT = 1_000_000
+
+
+@dataclass(frozen=True)
+class BootstrapOptions(_Validated):
+    """The bootstrap of syncnet-eval's 95% intervals."""
+    seed: int = _option(0, "the bootstrap's random seed", minimum=0, kind=int)
+    n_boot: int = _option(10000, "bootstrap resamples", minimum=1, maximum=MAX_BOOT, kind=int)
+
+
 @dataclass(frozen=True)
 class ModelOptions:
-    """Which weights, on which device. None means the official file in its usual places."""
+    """Which weights, on which device. None means the official file in its usual places; a
+    path may be given as str, bytes or os.PathLike."""
     syncnet_model: Optional[str] = None
     s3fd_model: Optional[str] = None
     device: str = "auto"
+
+    def __post_init__(self):
+        for name in ("syncnet_model", "s3fd_model"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, as_path(getattr(self, name), name))
+        if not isinstance(self.device, str):
+            raise InputError(f"--device {self.device!r}: expected a string such as auto, cpu, cuda or cuda:0")
 
 
 def option_names(*groups):

@@ -169,25 +169,47 @@ class _Payload:
         return (os.system, ("touch PWNED",))
 
 
-@pytest.mark.parametrize("case", ["missing", "truncated", "tampered", "payload"])
-def test_bad_model_files(case, clips, tmp_path, syncnet_weights):
+@pytest.mark.parametrize("case", ["missing", "truncated", "tampered", "payload", "wrong_layout", "fine_tuned"])
+def test_bad_model_files(case, clips, tmp_path, syncnet_weights, s3fd_weights):
+    """Only the default place (data/syncnet_v2.model) is held to the official checksum; a file
+    passed with --initial_model, under any name, needs the network's layout, and a refusal of
+    it does not suggest the flag the user passed."""
     model = tmp_path / "syncnet_v2.model"
     good = syncnet_weights.read_bytes()
+    flag = ["--initial_model", model]
     if case == "truncated":
         model.write_bytes(good[:len(good) // 3])
     elif case == "tampered":
+        model = tmp_path / "data" / "syncnet_v2.model"
+        model.parent.mkdir()
         flipped = bytearray(good)
         flipped[len(flipped) // 2] ^= 0x01
         model.write_bytes(bytes(flipped))
+        flag = []
     elif case == "payload":
         with open(model, "wb") as handle:
             pickle.dump({"netcnnaud.0.weight": _Payload()}, handle)
         model = model.rename(tmp_path / "custom.model")
-    result = run("demo_syncnet.py", "--videofile", clips["good"], "--initial_model", model,
+        flag = ["--initial_model", model]
+    elif case == "wrong_layout":
+        shutil.copy(s3fd_weights, model)
+    elif case == "fine_tuned":
+        import torch
+
+        state = torch.load(syncnet_weights, weights_only=True)
+        state["netfcaud.0.bias"] = state["netfcaud.0.bias"] + 0.01
+        torch.save(state, model)
+    result = run("demo_syncnet.py", "--videofile", clips["good"], *flag,
                  "--tmp_dir", tmp_path / "pytmp", "--device", "cpu", cwd=tmp_path)
-    message = assert_refused(result, str(model), "download_model.sh")
+    if case == "fine_tuned":
+        assert_ok(result)
+        assert result.stdout.startswith(f"Model {model} loaded.") and "Confidence:" in result.stdout
+        return
+    message = assert_refused(result, str(model) if flag else "data/syncnet_v2.model", "download_model.sh")
     if case == "tampered":
-        assert "checksum" in message
+        assert "checksum" in message and "--initial_model" in message
+    else:
+        assert "checksum" not in message and "--initial_model" not in message
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -200,15 +222,38 @@ def test_cuda_without_cuda(clips, tmp_path, syncnet_weights):
 
 def test_clip_without_faces_runs_through(clips, data_dir, s3fd_weights, syncnet_weights):
     result = assert_ok(pipeline(clips["good"], data_dir, s3fd_weights))
-    assert "No face track" in result.stdout
+    # The test pattern has no face: S3FD's threshold is the option to name, with the frame count.
+    assert "No face track" in result.stdout and "(no faces detected)" in result.stdout
+    assert "--facedet_conf 0.9 in any of the 52 frames" in result.stdout and "--min_track" not in result.stdout
     assert list((data_dir / "pycrop" / "case").glob("*.avi")) == []
-    assert_ok(run("run_syncnet.py", "--data_dir", data_dir, "--reference", "case",
-                  "--initial_model", syncnet_weights, "--device", "cpu", cwd=data_dir.parent))
+    scored = assert_ok(run("run_syncnet.py", "--data_dir", data_dir, "--reference", "case",
+                           "--initial_model", syncnet_weights, "--device", "cpu", cwd=data_dir.parent))
+    assert "(no faces detected)" in scored.stdout
     work = data_dir / "pywork" / "case"
     assert (work / "offsets.txt").read_text().splitlines() == ["file\toffset\tmin_dist\tconfidence"]
     assert json.loads((work / "offsets.json").read_text())["tracks"] == []
     assert_ok(run("run_visualise.py", "--data_dir", data_dir, "--reference", "case", cwd=data_dir.parent))
     assert (data_dir / "pyavi" / "case" / "video_out.avi").stat().st_size > 0
+
+
+@pytest.mark.parametrize("frames, box, words", [
+    (range(0), (0, 0, 150, 150), ["(no faces detected)", "the detections given list no face in any of the 52"]),
+    (range(20), (0, 0, 150, 150), ["(tracks shorter than --min_track)", "20 of 52 frames have a face",
+                                   "1 had --min_track 30 detections or fewer"]),
+    (range(52), (0, 0, 40, 40), ["(faces smaller than --min_face_size)", "52 of 52 frames have a face",
+                                 "1 had a mean face size of --min_face_size 100 pixels or less"]),
+])
+def test_no_track_says_which_filter_removed_what(frames, box, words, clips, data_dir, s3fd_weights):
+    """Detections of a known fate, given with --faces: the line counts frames with a face and
+    names the filter that removed each track."""
+    detections = [[{"frame": f, "bbox": list(box), "conf": 0.99}] if f in frames else [] for f in range(52)]
+    faces = data_dir.parent / "faces.json"
+    faces.write_text(json.dumps(detections))
+    result = assert_ok(pipeline(clips["good"], data_dir, s3fd_weights, "case", "--faces", faces,
+                                "--min_track", "30"))
+    assert result.stdout.startswith("No face track was kept") and "--facedet_conf" not in result.stdout
+    for word in words:
+        assert word in result.stdout, result.stdout
 
 
 def test_interrupt_during_detection_then_rerun(tmp_path, data_dir, s3fd_weights):

@@ -8,8 +8,10 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import random
+import re
 
 import pytest
 
@@ -111,7 +113,7 @@ def by_video(rows):
 
 def test_summary_rows(first_run, clips):
     data_dir, out = first_run
-    assert "3 video(s): 3 run, 1 failed, 0 skipped" in out
+    assert "3 video(s): 3 run, 0 skipped as done before; 1 of 3 failed; summary in" in out
     rows = read_summary(data_dir)
     assert [row["kind"] for row in rows] == ["video", "video", "video", "track", "track"]
     grouped = by_video(rows)
@@ -123,6 +125,9 @@ def test_summary_rows(first_run, clips):
 
     (noface,) = grouped["noface.mp4"]
     assert (noface["status"], noface["n_tracks"], noface["track"], noface["error"]) == ("ok", "0", "", "")
+    # The test pattern has no face for S3FD: the reason says so; scored and failed rows have none.
+    assert (noface["reason"], corrupt["reason"]) == ("no faces detected", "")
+    assert {row["reason"] for row in grouped["twoface.mp4"]} == {""}
 
     video, *tracks = grouped["twoface.mp4"]
     assert (video["status"], video["n_tracks"]) == ("ok", "2")
@@ -156,7 +161,8 @@ def test_second_run_skips_all(first_run, clips, faces, weights):
     before = read_summary(data_dir)
     state = (data_dir / batch.STATE_FILE).read_text()
     out = run_batch(clips, data_dir, faces, weights)
-    assert "3 video(s): 0 run, 0 failed, 3 skipped" in out
+    assert ("3 video(s): 0 run, 3 skipped as done before; 1 of 3 failed, in an earlier run "
+            "(--retry_failed runs them again); summary in") in out, "the line agrees with the exit status 3"
     assert (data_dir / batch.STATE_FILE).read_text() == state
     assert read_summary(data_dir) == before
 
@@ -164,13 +170,13 @@ def test_second_run_skips_all(first_run, clips, faces, weights):
 def test_retry_failed_runs_only_the_failed(first_run, clips, faces, weights):
     data_dir, _ = first_run
     out = run_batch(clips, data_dir, faces, weights, "--retry_failed")
-    assert "3 video(s): 1 run, 1 failed, 2 skipped" in out
+    assert "3 video(s): 1 run, 2 skipped as done before; 1 of 3 failed; summary in" in out
 
 
 def test_two_workers_match_one(first_run, tmp_path, clips, faces, weights):
     one = read_summary(first_run[0])
     out = run_batch(clips, tmp_path, faces, weights, "--workers", "2", "--keep", "pywork")
-    assert "3 video(s): 3 run, 1 failed, 0 skipped" in out
+    assert "3 video(s): 3 run, 0 skipped as done before; 1 of 3 failed; summary in" in out
     two = read_summary(tmp_path)
     assert len(one) == len(two)
     for a, b in zip(one, two):
@@ -242,7 +248,25 @@ def test_changed_options_are_not_silently_reused(first_run, clips, faces, weight
     data_dir, _ = first_run
     before = {row["video"]: row for row in read_summary(data_dir) if row["kind"] == "video"}
     out = run_batch(clips, data_dir, faces, weights, "--min_track", str(MIN_TRACK + 1))
-    assert "3 video(s): 3 run, 1 failed, 0 skipped" in out
+    assert "3 video(s): 3 run, 0 skipped as done before; 1 of 3 failed; summary in" in out
     assert "3 video(s) were scored with other options: running them again" in capsys.readouterr().err
     after = {row["video"]: row for row in read_summary(data_dir) if row["kind"] == "video"}
     assert after.keys() == before.keys()
+
+
+def test_a_workers_lines_name_its_video(clips, weights, tmp_path, capsys):
+    """Workers side by side interleave their lines: each line of a video's run names it once."""
+    from syncnet.batch.worker import process_video
+    from syncnet.options import ModelOptions
+    from syncnet.runtime.logs import setup_logging
+
+    setup_logging("syncnet-batch")
+    video = str(clips / "noface.mp4")
+    config = batch.BatchConfig(data_dir=str(tmp_path / "work"), models=ModelOptions(*map(str, weights), device="cpu"))
+    record = process_video(config, batch.video_key(video))
+    logging.getLogger("syncnet.batch").info("outside any video")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("syncnet-batch: ")]
+    assert record["status"] == "ok" and len(lines) >= 4, lines  # started, converting, detecting, tracks, done
+    assert all(re.match(rf"syncnet-batch: (INFO|WARNING): {re.escape(video)}: ", line) and line.count(video) == 1
+               for line in lines[:-1]), lines
+    assert lines[-1] == "syncnet-batch: INFO: outside any video"

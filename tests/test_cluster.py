@@ -114,16 +114,22 @@ def local_run(clips, weights, tmp_path_factory):
     """The local engine's run, 2 workers of 1 thread each (as the cluster's 2 actors of 1 CPU)."""
     folder = tmp_path_factory.mktemp("local")
     result = batch([clips], folder / "work", weights, "--workers", "2", "--curate", folder / "kept",
-                   "--min_conf", "0.001", "--max_offset", "15")
+                   "--min_conf", "0.001", "--max_offset", "15", "--scratch_dir", folder / "scratch")
     assert result.returncode == 3, result.stderr  # the corrupt file fails
     return folder
+
+
+def assert_no_worker_scratch(scratch):
+    """A batch's normal end leaves no worker scratch folder behind (nor a hidden one)."""
+    assert not [path.name for path in scratch.iterdir() if "syncnet-worker-" in path.name], list(scratch.iterdir())
 
 
 def test_two_node_cluster_gives_the_local_rows_and_both_nodes_work(cluster, clips, weights, local_run, tmp_path):
     the_cluster, node_ids, start_seconds = cluster
     started = time.monotonic()
     result = batch([clips], tmp_path / "work", weights, "--engine", "ray", "--ray_address", the_cluster.address,
-                   "--workers", "2", "--curate", tmp_path / "kept", "--min_conf", "0.001", "--max_offset", "15")
+                   "--workers", "2", "--curate", tmp_path / "kept", "--min_conf", "0.001", "--max_offset", "15",
+                   "--scratch_dir", tmp_path / "scratch")
     seconds = time.monotonic() - started
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
@@ -134,6 +140,8 @@ def test_two_node_cluster_gives_the_local_rows_and_both_nodes_work(cluster, clip
     assert kinds["corrupt.mp4"]["status"] == "failed" and int(kinds["faces.mkv"]["n_tracks"]) >= 1
     worked = {record["worker"]["node"] for record in records(tmp_path / "work") if record["worker"]}
     assert worked == node_ids, "both nodes did work"
+    assert_no_worker_scratch(tmp_path / "scratch")  # Ray actors
+    assert_no_worker_scratch(local_run / "scratch")  # the local engine's worker processes, curating
 
     manifest = (tmp_path / "kept" / "manifest.csv").read_text().replace(str(tmp_path / "kept"), "OUT")
     assert manifest == (local_run / "kept" / "manifest.csv").read_text().replace(str(local_run / "kept"), "OUT")
@@ -141,7 +149,8 @@ def test_two_node_cluster_gives_the_local_rows_and_both_nodes_work(cluster, clip
 
     again = batch([clips], tmp_path / "work", weights, "--engine", "ray", "--ray_address", the_cluster.address,
                   "--workers", "2", "--curate", tmp_path / "kept", "--min_conf", "0.001", "--max_offset", "15")
-    assert "4 video(s): 0 run, 0 failed, 4 skipped" in again.stdout, again.stderr
+    assert "4 video(s): 0 run, 4 skipped as done before; 1 of 4 failed, in an earlier run" in again.stdout, \
+        again.stderr
 
 
 def test_a_worker_killed_mid_video_is_retried_and_every_video_has_one_row(cluster, clips, weights, tmp_path):
@@ -170,6 +179,7 @@ def test_a_worker_killed_mid_video_is_retried_and_every_video_has_one_row(cluste
     assert killed["status"] == "ok" and killed["attempt"] == 2 and killed["worker"]["pid"] != pid
     assert len(rows(tmp_path / "work")) == len({row["video"] for row in rows(tmp_path / "work")}) + \
         sum(len(record["tracks"]) for record in done)
+    assert_no_worker_scratch(scratch)  # the killed actor's folder too: its replacement cleared it
 
 
 def glob_staging(scratch):
@@ -209,14 +219,16 @@ def s3_server():
         server.stop()
 
 
-def test_object_storage_round_trip_on_a_private_ray_runtime(s3_server, ray_env, clips, weights):
+def test_object_storage_round_trip_on_a_private_ray_runtime(s3_server, ray_env, clips, weights, tmp_path):
     client, environment = s3_server
     for name in ("faces.mkv", "noface.mp4"):
         client.upload_file(str(clips / name), "videos", f"in/{name}")
     inputs, data_dir = ["s3://videos/in/"], "s3://videos/runs"
     curate = ["--keep", "pywork", "--curate", "s3://videos/kept", "--min_conf", "0.001", "--max_offset", "15"]
-    result = batch(inputs, data_dir, weights, "--engine", "ray", "--workers", "2", *curate, environment=environment)
+    result = batch(inputs, data_dir, weights, "--engine", "ray", "--workers", "2", *curate, "--scratch_dir",
+                   tmp_path / "scratch", environment=environment)
     assert result.returncode == 0, result.stderr
+    assert_no_worker_scratch(tmp_path / "scratch")
     keys = {item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket="videos")
             for item in page.get("Contents", [])}
     for name in ("summary.csv", "summary.json", "summary.parquet"):
@@ -238,11 +250,12 @@ def test_object_storage_round_trip_on_a_private_ray_runtime(s3_server, ray_env, 
                 if "raylet" in line and ray_env["RAY_TMPDIR"] in line], "the private runtime was stopped"
 
     again = batch(inputs, data_dir, weights, "--engine", "local", "--workers", "1", *curate, environment=environment)
-    assert "2 video(s): 0 run, 0 failed, 2 skipped" in again.stdout, "ETag and size recognise a done object"
+    assert "2 video(s): 0 run, 2 skipped as done before; none failed" in again.stdout, \
+        "ETag and size recognise a done object"
     client.upload_file(str(clips / "one_face.mkv"), "videos", "in/noface.mp4")  # the object changes
     changed = batch(inputs, data_dir, weights, "--engine", "local", "--workers", "1", *curate,
                     environment=environment)
-    assert "2 video(s): 1 run, 0 failed, 1 skipped" in changed.stdout, changed.stderr
+    assert "2 video(s): 1 run, 1 skipped as done before; none failed" in changed.stdout, changed.stderr
 
 
 # ------------------------------------------------------------------ curation
@@ -279,10 +292,37 @@ def test_curation_keeps_a_confident_clip_and_moves_its_audio_exactly(clips, weig
     assert_shifted_exactly(original, shifted, track["offset"] * 640)
     assert (manifest["noface.mp4"]["decision"], manifest["noface.mp4"]["reason"]) == ("rejected", "no face track")
 
-    if track["offset"] != 0:  # the same clip, now with a tighter bound on the offset
-        tighter = batch([video], work, weights, "--reuse_faces", "--curate", tmp_path / "kept2", "--min_conf",
-                        "0.001", "--max_offset", abs(track["offset"]) - 1)
-        assert tighter.returncode == 0, tighter.stderr
-        row = next(csv.DictReader(open(tmp_path / "kept2" / "manifest.csv", newline="")))
-        assert row["decision"] == "rejected" and "beyond --max_offset" in row["reason"]
-        assert not (tmp_path / "kept2" / f"{reference}.mkv").exists()
+    # The same clip again into the same folder, now with options that reject it: its earlier copy
+    # goes, and the folder holds exactly the clips the manifest keeps.
+    stricter = ["--min_conf", "1e9"] if track["offset"] == 0 else \
+        ["--min_conf", "0.001", "--max_offset", abs(track["offset"]) - 1]
+    rerun = batch([video], work, weights, "--reuse_faces", "--curate", tmp_path / "kept", *stricter)
+    assert rerun.returncode == 0, rerun.stderr
+    (row,) = csv.DictReader(open(tmp_path / "kept" / "manifest.csv", newline=""))
+    assert row["decision"] == "rejected", row
+    assert sorted(path.name for path in (tmp_path / "kept").iterdir()) == ["manifest.csv", "manifest.parquet"]
+
+
+def test_rays_token_advice_does_not_reach_the_user(tmp_path):
+    """With RAY_AUTH_MODE unset, Ray logs advice on token authentication as it starts: a batch's
+    user does not see it (Ray still chooses the mode)."""
+    environment = {name: value for name, value in os.environ.items() if name != "RAY_AUTH_MODE"}
+    folder = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    environment.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=folder,
+                       HOME=str(tmp_path))
+    code = ("import ray\n"
+            "from syncnet.batch.driver import RayOptions\n"
+            "from syncnet.batch.ray_engine import connect\n"
+            "from syncnet.runtime.logs import setup_logging\n"
+            "setup_logging('syncnet-batch')\n"
+            "try:\n"
+            "    connect(RayOptions(num_cpus=1), quiet=False)\n"
+            "finally:\n"
+            "    ray.shutdown()\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True,
+                                text=True, timeout=180)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "authentication" not in result.stderr.lower(), result.stderr

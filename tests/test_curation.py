@@ -1,9 +1,14 @@
 """Curation decisions on hand-made tracks: the consensus offset of the confident tracks, kept when
 it is within --max_offset (LatentSync keeps confidence >= 3 and |offset| <= 6)."""
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 
 from syncnet.batch.curation import decide, manifest_rows, output_name
 from syncnet.scoring.results import TrackResult
+from tests.helpers import REPO_ROOT, assert_refused
 
 
 def tracks(*offsets_and_confidences):
@@ -39,3 +44,16 @@ def test_output_names_and_manifest_rows():
          "offset": None, "confidence": None, "n_tracks": None, "output": None},
         {"video": "/in/b.mp4", "reference": "b", "decision": "kept", "reason": "offset +1 frames, confidence 4.000",
          "offset": 1, "confidence": 4.0, "n_tracks": 2, "output": "/out/b.mp4"}]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value, refused", [("0", False), ("-0.5", True)])
+def test_min_conf_zero_keeps_everything_and_below_is_refused(value, refused, tmp_path):
+    """--min_conf 0 (keep every scored clip) passes the option checks; a negative one does not."""
+    result = subprocess.run([sys.executable, "-m", "syncnet.batch", str(tmp_path / "nowhere"), "--data_dir",
+                             str(tmp_path / "work"), "--curate", str(tmp_path / "kept"), "--min_conf", value],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    message = assert_refused(result, "syncnet.batch: error:")
+    assert ("--min_conf" in message) == refused, message
+    assert ("nowhere" in message) != refused, message
+    assert decide(tracks((1, 0.004)), 0, 6)[:3] == (True, "offset +1 frames, confidence 0.004", 1)

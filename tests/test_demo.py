@@ -77,6 +77,9 @@ def test_features_match_reference(clip, golden_dir, syncnet_weights, tmp_path):
          "--videofile", str(clip("example.avi")), "--save_as", str(save_as), "--device", TEST_DEVICE],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
+    # The reference's stdout line says the model loaded; no log line repeats it on stderr.
+    assert (result.stdout + result.stderr).count("loaded") == 1
+    assert result.stdout.startswith(f"Model {syncnet_weights} loaded.\n")
     features = torch.load(save_as, weights_only=True).numpy()
     golden = np.load(golden_dir / "feature_example.npy")
     assert features.shape == golden.shape == (313, 512)

@@ -363,6 +363,52 @@ def test_downloads_when_absent_from_mirror(tmp_path, repo, mirror, downloader):
     assert leftovers(repo) == []
 
 
+# Logs its arguments to $FAKE_LOG, then fails as a failed name lookup does (offline).
+UNREACHABLE = {"curl": """#!/bin/sh
+echo "curl $*" >> "$FAKE_LOG"
+echo "curl: (6) Could not resolve host: fake-offline" >&2
+exit 6
+""", "wget": """#!/bin/sh
+echo "wget $*" >> "$FAKE_LOG"
+echo "wget: unable to resolve host address (fake-offline)" >&2
+exit 4
+"""}
+
+
+@pytest.mark.parametrize("downloader", ["curl", "wget"])
+def test_an_unreachable_official_site_is_waited_on_once(tmp_path, repo, downloader):
+    """Offline, the first download gives up after a short connect timeout, and the other files
+    do not wait on the official site again; each file still gets its one line with the hint."""
+    log = tmp_path / "fake.log"
+    bin_dir = minimal_bin(tmp_path / "bin", BASE_TOOLS + ["sha256sum", "sha1sum"])
+    write_exe(bin_dir / downloader, UNREACHABLE[downloader])
+    result = run_script(repo, None, {"FAKE_LOG": str(log), **true_overrides()}, path=str(bin_dir))
+    assert result.returncode == 1
+    calls = log.read_text().splitlines()
+    assert len(calls) == 1 and URLS["syncnet_v2.model"] in calls[0], calls
+    assert ("--connect-timeout 10" if downloader == "curl" else "--connect-timeout=10 --dns-timeout=10") in calls[0]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3, result.stderr
+    assert "resolve host" in lines[0]
+    for name, line in zip(("example.avi", "sfd_face.pth"), lines[1:]):
+        assert line.startswith(f"download_model.sh: {name}: not downloaded: the official site could not be "
+                               "reached for syncnet_v2.model")
+    assert all("see 'Offline' in README.md" in line for line in lines)
+    assert leftovers(repo) == []
+
+
+def test_an_http_error_does_not_skip_the_other_files(tmp_path, repo):
+    """A 404 is an answer: the site is up, so every file is still tried there."""
+    server, log = tmp_path / "server", tmp_path / "fake.log"
+    server.mkdir()
+    bin_dir = minimal_bin(tmp_path / "bin", BASE_TOOLS + ["sha256sum", "sha1sum"])
+    write_exe(bin_dir / "curl", SERVING_CURL)
+    result = run_script(repo, None, {"FAKE_SERVER": str(server), "FAKE_LOG": str(log), **true_overrides()},
+                        path=str(bin_dir))
+    assert result.returncode == 1
+    assert len(log.read_text().splitlines()) == 3
+
+
 def test_python_fallbacks_for_hashing(tmp_path, repo, mirror):
     """With no sha256sum/sha1sum/shasum on PATH, python3 computes the checksums."""
     for name, data in FAKE.items():

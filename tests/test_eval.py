@@ -149,12 +149,13 @@ def test_face_track_protocols_on_twoface(protocol, twoface_cut, syncnet_weights,
 
 
 def test_no_video_scored_is_one_line(tmp_path, syncnet_weights, s3fd_weights):
-    short = make_clip(tmp_path / "short.mp4", seconds=0.8)  # shorter than any min_track: no face track
+    short = make_clip(tmp_path / "short.mp4", seconds=0.8)  # a test pattern: no face for S3FD
     result = syncnet_eval(short, "--protocol", "mocha", "--out", tmp_path / "out", "--initial_model",
                           syncnet_weights, "--s3fd_model", s3fd_weights, "--device", "cpu", "--workers", "1",
                           cwd=tmp_path)
-    assert_refused(result, "no video was scored", "1 excluded (no face track)", "protocol mocha")
-    assert per_video(tmp_path / "out")["short.mp4"]["status"] == "excluded"
+    assert_refused(result, "no video was scored", "1 excluded (no faces detected)", "protocol mocha")
+    row = per_video(tmp_path / "out")["short.mp4"]
+    assert (row["status"], row["reason"]) == ("excluded", "no faces detected")
 
 
 def _evaluation(folder, protocol, rows):

@@ -63,19 +63,17 @@ def without(monkeypatch):
                 monkeypatch.setitem(sys.modules, name, None)
         for name in packages:
             monkeypatch.setitem(sys.modules, name, None)
-    storage._s3.cache_clear()
-    storage._boto3_client.cache_clear()
+    storage._client.cache_clear()
     extras.warn_missing.cache_clear()
     yield block
-    storage._s3.cache_clear()
-    storage._boto3_client.cache_clear()
+    storage._client.cache_clear()
     extras.warn_missing.cache_clear()
 
 
 @pytest.mark.parametrize("packages, call, pip", [
-    (("boto3", "botocore"), lambda: storage.stat("s3://bucket/key"), "pip install 'boto3>=1.34' 'pyarrow>=16'"),
-    (("pyarrow",), lambda: storage.list_files("s3://bucket/prefix"), "pip install 'boto3>=1.34' 'pyarrow>=16'"),
-    (("pyarrow",), lambda: storage.read_bytes("s3://bucket/key"), "pip install 'boto3>=1.34' 'pyarrow>=16'"),
+    (("boto3", "botocore"), lambda: storage.stat("s3://bucket/key"), "pip install 'boto3>=1.34'"),
+    (("boto3", "botocore"), lambda: storage.list_files("s3://bucket/prefix"), "pip install 'boto3>=1.34'"),
+    (("boto3", "botocore"), lambda: storage.read_bytes("s3://bucket/key"), "pip install 'boto3>=1.34'"),
     (("ray",), lambda: extras.require("ray", "--engine ray"), "pip install 'ray[train]>=2.60,<3'"),
 ])
 def test_a_missing_extra_is_one_line_naming_the_pip_install(without, packages, call, pip):

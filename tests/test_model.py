@@ -64,12 +64,16 @@ def test_bad_weight_files_give_one_line(syncnet_weights, shared_dir, tmp_path, m
                    check=True)
     assert "layout" in _load_error(wrong)
 
-    # A flipped byte in tensor data still unpickles; the checksum is what catches it.
+    # A flipped byte in tensor data still unpickles; in the default place the checksum catches it.
     tampered_bytes = bytearray(syncnet_weights.read_bytes())
     tampered_bytes[len(tampered_bytes) // 2] ^= 0xFF
-    official_name = tmp_path / "syncnet_v2.model"
-    official_name.write_bytes(bytes(tampered_bytes))
-    assert "checksum" in _load_error(official_name)
+    default_place = tmp_path / "data" / "syncnet_v2.model"
+    default_place.parent.mkdir()
+    default_place.write_bytes(bytes(tampered_bytes))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WeightsError) as caught:
+        SyncNetInstance(device="cpu").loadParameters(None)
+    assert "checksum" in str(caught.value) and "--initial_model" in str(caught.value)
     own = tmp_path / "own.model"
     own.write_bytes(bytes(tampered_bytes))
     (tmp_path / "own.model.sha256").write_text(hashlib.sha256(syncnet_weights.read_bytes()).hexdigest() + "\n")
@@ -78,9 +82,32 @@ def test_bad_weight_files_give_one_line(syncnet_weights, shared_dir, tmp_path, m
     malicious = tmp_path / "malicious.model"
     with open(malicious, "wb") as handle:
         pickle.dump({"netcnnaud.0.weight": _Payload()}, handle)
-    monkeypatch.chdir(tmp_path)
     _load_error(malicious)
     assert not (tmp_path / "PWNED").exists()
+
+
+def _fine_tuned(syncnet_weights, path):
+    """A model of one's own: the stand-in's layout, other numbers, saved under `path`."""
+    state = torch.load(syncnet_weights, weights_only=True)
+    state["netfcaud.0.bias"] = state["netfcaud.0.bias"] + 0.01
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["syncnet_v2.model", "data/syncnet_v2.model"])
+def test_a_named_model_of_ones_own_is_checked_for_layout_not_identity(name, syncnet_weights, tmp_path):
+    """Only the default place holds the official file; a fine-tuned model under the official
+    name, passed by path, loads, and one of the wrong layout is refused without naming a flag."""
+    own = tmp_path / "runs" / name
+    own.parent.mkdir(parents=True)
+    _fine_tuned(syncnet_weights, own)
+    instance = SyncNetInstance(device="cpu")
+    instance.loadParameters(own)
+    assert torch.equal(instance.__S__.state_dict()["netfcaud.0.bias"],
+                       torch.load(own, weights_only=True)["netfcaud.0.bias"])
+    torch.save({"netcnnaud.0.weight": torch.zeros(3)}, own)
+    message = _load_error(own)
+    assert "layout" in message and "--initial_model" not in message and "checksum" not in message
 
 
 def _reference_dists(video, audio, vshift):

@@ -342,3 +342,18 @@ def test_summary_line_without_lse_d_with_counts_and_tracks():
 def test_summary_line_of_a_real_summary():
     line = summary_line(dataset_summary("latentsync", [VideoOutcome("a", "scored", None, 1, None, 6.0, 0)], n_boot=50))
     assert line == "LSE-D n/a  LSE-C 6.000 [6.00, 6.00]  n=1  protocol latentsync"
+
+
+def test_an_excluded_video_keeps_the_batch_reason():
+    """The batch record says why no track was scored; the per-video outcome carries it."""
+    from syncnet.eval.evaluate import outcomes_of
+
+    records = [{"video": "/v/a.mp4", "status": "ok", "error": None, "reason": "no faces detected", "tracks": []},
+               {"video": "/v/b.mp4", "status": "ok", "error": None, "tracks": []},  # a record from before reasons
+               {"video": "/v/c.mp4", "status": "ok", "error": None, "reason": "clip shorter than one window",
+                "tracks": [{"track": 0, "start_frame": 0, "end_frame": 3, "offset": None, "min_dist": None,
+                            "confidence": None}]}]
+    _, outcomes = outcomes_of(get_protocol("mocha"), records)
+    assert [(o.status, o.reason) for o in outcomes] == [("excluded", "no faces detected"),
+                                                        ("excluded", "no face track"),
+                                                        ("excluded", "clip shorter than one window")]

@@ -65,6 +65,12 @@ def test_consensus_is_the_confidence_weighted_mean_of_confident_tracks():
     assert consensus_offset(tracks((0, 0.5), (1, 0.6)), min_conf=0.5) == 1
 
 
+def test_min_conf_zero_lets_every_scored_track_vote():
+    # (2*0.2 + 3*0.6) / 0.8 = 2.75 -> 3; tracks of confidence 0 weigh alike: (4 + 5) / 2 = 4.5 -> 5.
+    assert consensus_offset(tracks((2, 0.2), (3, 0.6)), min_conf=0) == 3
+    assert consensus_offset(tracks((4, 0.0), (5, 0.0)), min_conf=0) == 5
+
+
 def test_consensus_refuses_when_no_track_is_confident():
     with pytest.raises(InputError, match=r"no track has confidence >= --min_conf 3 .*00001\.avi.*2\.500"):
         consensus_offset(tracks((3, 1.0), (3, 2.5)))

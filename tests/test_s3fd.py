@@ -179,6 +179,20 @@ def test_wrong_shape_and_non_dict_weights(tmp_path, s3fd_weights):
     _assert_weights_error(not_dict)
 
 
+def test_own_weights_under_the_official_name_are_checked_for_layout_only(tmp_path, s3fd_weights):
+    """Only the default place must hold the official sfd_face.pth; a file passed by path needs
+    S3FD's layout, and a refusal names no flag (the caller passed it)."""
+    state = torch.load(s3fd_weights, map_location="cpu", weights_only=True)
+    state["loc.0.bias"] = state["loc.0.bias"] + 0.01
+    own = tmp_path / "sfd_face.pth"
+    torch.save(state, own)
+    assert torch.equal(S3FD(device="cpu", weights=own).net.state_dict()["loc.0.bias"], state["loc.0.bias"])
+    torch.save({"loc.0.bias": torch.zeros(3)}, own)
+    with pytest.raises(WeightsError) as caught:
+        S3FD(device="cpu", weights=own)
+    assert "layout" in str(caught.value) and "--s3fd_model" not in str(caught.value)
+
+
 def test_default_weights_path_is_beside_the_package(tmp_path, monkeypatch):
     import detectors
     assert DEFAULT_WEIGHTS == Path(detectors.__file__).resolve().parent / "s3fd" / "weights" / "sfd_face.pth"

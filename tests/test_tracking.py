@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncnet.pipeline.cropping import crop_face, smooth_track
-from syncnet.pipeline.tracking import bbox_iou, link_detections, track_faces, track_scene
+from syncnet.pipeline.tracking import (FACES_TOO_SMALL, NO_FACES, TRACKS_TOO_SHORT, TrackTally, bbox_iou,
+                                       link_detections, track_faces, track_scene)
 from tests.helpers import need
 
 
@@ -113,6 +114,33 @@ def test_scene_cut_splits_a_face_run():
     # A 120-frame tail scene holds too few detections; the 180-frame head ends at the cut.
     tracks = track_faces(faces, [(0, 180), (180, 300)], min_track=120)
     assert [(t["frame"][0], t["frame"][-1]) for t in tracks] == [(0, 179)]
+
+
+def _tally(faces, scenes, **options):
+    tally = TrackTally()
+    track_faces(faces, scenes, tally=tally, **options)
+    return tally
+
+
+def test_the_tally_counts_what_each_filter_removed():
+    """Made-up detections whose fate is known: frames with a face, chains too short (or in a
+    scene shorter than --min_track), faces too small, and the reason when nothing is kept."""
+    assert _tally([[] for _ in range(300)], [(0, 300)]) == TrackTally(n_frames=300)
+    assert _tally([[] for _ in range(300)], [(0, 300)]).reason == NO_FACES
+    # One 150-frame small face, one 60-detection big face, in a 300-frame scene.
+    faces = still_face(range(150), (0, 0, 60, 60), n_frames=300)
+    for f in range(200, 260):
+        faces[f].append(face(f, BIG))
+    tally = _tally(faces, [(0, 300)])
+    assert (tally.frames_with_faces, tally.too_short, tally.too_small, tally.kept) == (210, 1, 1, 0)
+    assert tally.reason == FACES_TOO_SMALL
+    short = _tally(still_face(range(80), BIG, n_frames=300), [(0, 300)])
+    assert (short.too_short, short.too_small, short.reason) == (1, 0, TRACKS_TOO_SHORT)
+    # The 120-frame tail scene is skipped whole: its chain counts as too short.
+    cut = _tally(still_face(range(300), BIG), [(0, 180), (180, 300)], min_track=120)
+    assert (cut.kept, cut.too_short, cut.reason) == (1, 1, None)
+    assert cut.as_dict() == {"n_frames": 300, "frames_with_faces": 300, "too_short": 1, "too_small": 0,
+                             "kept": 1, "reason": None}
 
 
 def test_scene_shorter_than_min_track_is_skipped():
@@ -386,3 +414,17 @@ def test_crop_face_equals_pad_then_slice(seed, height, width, channels, x, y, s,
 def test_crop_face_refuses_non_positive_size(s):
     with pytest.raises(ValueError):
         crop_face(random_image(2, 20, 20), 10.0, 10.0, s)
+
+
+def test_why_no_track_is_scored():
+    """A kept track without one window of audio makes the video's reason 'clip shorter than one
+    window'; with no track, tracking's reason from pipeline.json stands."""
+    from syncnet.scoring.results import CLIP_TOO_SHORT, track_result
+    from syncnet.scoring.tracks import unscored_reason
+
+    entry = {"track": {"frame": np.arange(4), "bbox": np.zeros((4, 4))}}
+    unscored = track_result(0, entry, None, np.zeros((0, 31)))
+    record = {"tracking": TrackTally(n_frames=4, frames_with_faces=4, kept=1).as_dict()}
+    assert unscored_reason(record, [unscored]) == CLIP_TOO_SHORT
+    assert unscored_reason({"tracking": TrackTally(n_frames=9).as_dict()}, []) == NO_FACES
+    assert unscored_reason({}, []) is None, "a pipeline.json from before tallies says nothing"

@@ -11,7 +11,7 @@ import torch
 
 from syncnet.runtime.devices import resolve_device
 from syncnet.errors import InputError, WeightsError
-from syncnet.models.paths import OFFLINE_HINT, S3FD_DEFAULT
+from syncnet.models.paths import OFFLINE_HINT, S3FD_DEFAULT, find_s3fd_weights, named_file_hint
 from syncnet.models.weights import load_state_dict
 
 from .box_utils import decode, nms, prior_boxes, select_faces
@@ -49,12 +49,16 @@ def _check_scales(scales):
 
 
 class S3FD:
-    """Face detector. `device` is 'auto' (CUDA when present), 'cpu' or 'cuda'."""
+    """Face detector. `device` is 'auto' (CUDA when present), 'cpu' or 'cuda'; `weights` a file of
+    S3FD's layout (default: the official sfd_face.pth, checksummed, beside this package or in
+    the model cache)."""
 
     def __init__(self, device="auto", weights=None):
         self.device = resolve_device(device)
-        self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-        self.net = load_state_dict(S3FDNet(), self.weights, "S3FD weights", HOW_TO_GET).to(self.device).eval()
+        self.weights = Path(find_s3fd_weights(weights))
+        how_to_get = HOW_TO_GET if weights is None else named_file_hint("S3FD", "sfd_face.pth")
+        self.net = load_state_dict(S3FDNet(), self.weights, "S3FD weights", how_to_get,
+                                   official=weights is None).to(self.device).eval()
 
     def _prepare(self, image, scale):
         """Resize by `scale` and subtract the means: float32 C x H x W."""

@@ -7,12 +7,16 @@ disagree by more than a frame). LatentSync's preprocessing keeps clips with conf
 |offset| <= 6, the defaults here. The copy is written by syncnet.repair.resync: the video stream is
 copied packet for packet and the audio moved by exactly offset x rate / 25 samples.
 """
+import logging
 import os
 from dataclasses import dataclass
 
 from syncnet.io import storage
 from syncnet.errors import InputError
+from syncnet.options import as_path
 from syncnet.repair.resync import AUDIO_CODECS, NoConsensus, consensus_offset, write_synced
+
+log = logging.getLogger("syncnet.batch")
 
 MANIFEST_FILES = ("manifest.csv", "manifest.parquet")
 MANIFEST_COLUMNS = ("video", "reference", "decision", "reason", "offset", "confidence", "n_tracks", "output")
@@ -26,6 +30,7 @@ class CurationOptions:
     max_offset: int = 6          # frames; a larger consensus offset is rejected
 
     def __post_init__(self):
+        object.__setattr__(self, "out_dir", as_path(self.out_dir, "--curate"))
         if isinstance(self.max_offset, bool) or not isinstance(self.max_offset, int) or self.max_offset < 0:
             raise InputError(f"--max_offset {self.max_offset!r}: expected an integer >= 0")
 
@@ -77,6 +82,33 @@ def curate(source, reference, tracks, min_conf, options, scratch):
             os.unlink(local)
     entry["output"] = target
     return entry
+
+
+def kept_clips(out_dir):
+    """The clips that the manifest in `out_dir` keeps (empty without one): what an earlier run
+    wrote there, and so may remove."""
+    import csv
+    import io
+
+    data = storage.read_bytes(storage.join(out_dir, MANIFEST_FILES[0]))
+    if data is None:
+        return set()
+    rows = csv.DictReader(io.StringIO(data.decode("utf-8", "replace")))
+    return {row.get("output") for row in rows if row.get("decision") == "kept" and row.get("output")}
+
+
+def remove_unkept(out_dir, earlier, rows):
+    """Delete the clips an earlier run kept that this manifest does not (rejected now, failed,
+    or no longer an input), so the folder holds exactly the clips the manifest keeps. Only files
+    directly in `out_dir`, named as this module names them, are touched."""
+    kept = {row["output"] for row in rows if row["decision"] == "kept"}
+    removed = 0
+    for output in sorted(earlier - kept):
+        if output == storage.join(out_dir, os.path.basename(output)):
+            storage.remove(output)
+            removed += 1
+    if removed:
+        log.info("%s: removed %d clip(s) that an earlier run kept and this one does not", out_dir, removed)
 
 
 def manifest_rows(records):

@@ -23,10 +23,12 @@ from typing import Optional
 
 from syncnet.io import storage
 from syncnet.runtime import extras
-from syncnet.batch.curation import MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, manifest_rows
+from syncnet.batch.curation import (MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, kept_clips, manifest_rows,
+                                   remove_unkept)
 from syncnet.errors import InputError
+from syncnet.io.fileio import json_text
 from syncnet.io.layout import FOLDERS
-from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, as_path, checked_number
 
 log = logging.getLogger("syncnet.batch")
 
@@ -39,8 +41,11 @@ SUMMARY_FILES = ("summary.csv", "summary.json", "summary.parquet")
 PARQUET_LEFT_OUT = "the .parquet tables are left out (the .csv and .json ones are written)"
 DEFAULT_KEEP = ("pyavi", "pycrop", "pywork")
 TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "confidence")
-COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "error")
+# reason: why a video has no scored track (syncnet.pipeline.tracking's reasons, or
+# syncnet.scoring.results.CLIP_TOO_SHORT); empty when one is scored.
+COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "reason", "error")
 ENGINES = ("local", "ray")
+MAX_WORKERS = 4096  # videos at once: one actor slot (or worker process) each
 # The exit status of a batch in which some video failed (0 with --allow_failures).
 EXIT_SOME_FAILED = 3
 
@@ -51,6 +56,10 @@ class RayOptions:
     address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
     num_cpus: float = 1.0           # per worker actor
     num_gpus: float = 0.0           # per worker actor; fractions share a GPU
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_cpus", checked_number("ray_num_cpus", self.num_cpus, above=0))
+        object.__setattr__(self, "num_gpus", checked_number("ray_num_gpus", self.num_gpus, minimum=0))
 
 
 @dataclass(frozen=True)
@@ -77,10 +86,14 @@ class BatchConfig:
     def __post_init__(self):
         if self.engine not in ENGINES:
             raise InputError(f"--engine {self.engine!r}: expected one of {', '.join(ENGINES)}")
-        if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 1):
-            raise InputError(f"--workers {self.workers}: expected an integer >= 1")
-        if self.max_retries < 0:
-            raise InputError(f"--max_retries {self.max_retries}: expected an integer >= 0")
+        checked = {"data_dir": as_path(self.data_dir, "--data_dir"),
+                   "max_retries": checked_number("max_retries", self.max_retries, int, minimum=0, maximum=1000)}
+        if self.workers is not None:
+            checked["workers"] = checked_number("workers", self.workers, int, minimum=1, maximum=MAX_WORKERS)
+        if self.scratch_dir is not None:
+            checked["scratch_dir"] = as_path(self.scratch_dir, "--scratch_dir")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
         if self.whole_frames and self.curate is not None:
             raise InputError("curation needs face tracks; it cannot run on whole frames")
 
@@ -112,9 +125,15 @@ class BatchReport:
     interrupted: bool = False   # stopped before every video had run
 
     @property
+    def n_failed_total(self):
+        """Inputs whose latest record is a failure, from this run or an earlier one: what the
+        exit status is computed from."""
+        return sum(record["status"] != "ok" for record in self.records)
+
+    @property
     def any_failed(self):
         """Whether any input's record, from this run or an earlier one, is a failure."""
-        return any(record["status"] != "ok" for record in self.records)
+        return self.n_failed_total > 0
 
 
 def parse_keep(text):
@@ -227,7 +246,10 @@ def video_key(path):
     """(path, size, version): what a done video is recognised by. The version is the mtime of
     a file, the ETag of an object; size and version are None when it cannot be read."""
     if storage.is_uri(path):
-        return (path, *storage.stat(path))
+        try:
+            return (path, *storage.stat(path))
+        except storage.NotAnObject:  # a list file's line: recorded as failed, with why
+            return (path, None, None)
     try:
         status = os.stat(path)
     except (OSError, ValueError):  # ValueError: a NUL byte in the name
@@ -270,7 +292,7 @@ def append_state(path, record):
             handle.seek(-1, os.SEEK_END)
             if handle.read(1) != b"\n":
                 handle.write(b"\n")
-        handle.write(json.dumps(record).encode("ascii") + b"\n")
+        handle.write(json_text(record).encode("ascii") + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -299,7 +321,7 @@ class StateStore:
             append_state(os.path.join(self.data_dir, STATE_FILE), record)
             return
         name = hashlib.sha1(record["video"].encode("utf-8", "surrogateescape")).hexdigest() + ".json"
-        storage.write_bytes(storage.join(self.data_dir, STATE_PREFIX, name), json.dumps(record).encode("ascii"))
+        storage.write_bytes(storage.join(self.data_dir, STATE_PREFIX, name), json_text(record).encode("ascii"))
 
 
 # ------------------------------------------------------------------ summaries
@@ -313,7 +335,8 @@ def summary_rows(records):
         base = dict.fromkeys(COLUMNS)
         base.update(video=record["video"], reference=record["reference"])
         tracks = record["tracks"]
-        video_row = dict(base, kind="video", status=record["status"], error=record["error"])
+        video_row = dict(base, kind="video", status=record["status"], reason=record.get("reason"),
+                         error=record["error"])
         if record["status"] == "ok":
             video_row["n_tracks"] = len(tracks)
         scored = [track for track in tracks if track["confidence"] is not None]
@@ -329,7 +352,8 @@ def summary_rows(records):
 # The Parquet types of the summary's columns (docs/batch.md, "Summary"); every column may be null.
 SUMMARY_TYPES = {"video": "string", "reference": "string", "kind": "string", "track": "int32",
                  "start_frame": "int32", "end_frame": "int32", "offset": "int32", "min_dist": "float64",
-                 "confidence": "float64", "n_tracks": "int32", "status": "string", "error": "string"}
+                 "confidence": "float64", "n_tracks": "int32", "status": "string", "reason": "string",
+                 "error": "string"}
 MANIFEST_TYPES = {"video": "string", "reference": "string", "decision": "string", "reason": "string",
                   "offset": "int32", "confidence": "float64", "n_tracks": "int32", "output": "string"}
 
@@ -343,7 +367,7 @@ def table_bytes(rows, columns, kind):
         writer.writerows({name: _text_value(value) for name, value in row.items()} for row in rows)
         return text.getvalue().encode("utf-8")
     if kind == "json":
-        return (json.dumps(rows, indent=2) + "\n").encode("ascii")
+        return (json_text(rows, indent=2) + "\n").encode("ascii")
     pa = extras.require("parquet", "a .parquet table", "pyarrow")
     pq = extras.require("parquet", "a .parquet table", "pyarrow.parquet")
     types = {**SUMMARY_TYPES, **MANIFEST_TYPES}
@@ -410,6 +434,18 @@ def check_models(config):
             find(path)
 
 
+def check_outputs(config):
+    """Every folder the run writes to is writable, before the first video: the data folder, the
+    curation folder, and the local engine's scratch folder."""
+    storage.check_writable(config.data_dir, "--data_dir")
+    if config.curate is not None:
+        storage.check_writable(config.curate.out_dir, "--curate")
+    if config.engine == "local" and (not config.in_place or config.curate is not None or config.whole_frames):
+        import tempfile
+
+        storage.check_writable(config.scratch_dir or tempfile.gettempdir(), "--scratch_dir")
+
+
 def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
     """Score `videos` (see collect_videos) as `config` says; returns a BatchReport.
 
@@ -424,7 +460,8 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
     check_models(config)
     if not extras.available("parquet"):  # said before the run, not only after it
         extras.warn_missing("parquet", PARQUET_LEFT_OUT)
-    storage.make_dirs(config.data_dir)
+    check_outputs(config)
+    earlier_clips = kept_clips(config.curate.out_dir) if config.curate is not None else set()
     store = StateStore(config.data_dir)
     state = store.read()
     keys = [video_key(video) for video in videos]
@@ -451,8 +488,9 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
         summary = write_tables(config.data_dir, SUMMARY_FILES, summary_rows(records), COLUMNS)
         manifest = ()
         if config.curate is not None:
-            storage.make_dirs(config.curate.out_dir)
-            manifest = write_tables(config.curate.out_dir, MANIFEST_FILES, manifest_rows(records), MANIFEST_COLUMNS)
+            rows = manifest_rows(records)
+            manifest = write_tables(config.curate.out_dir, MANIFEST_FILES, rows, MANIFEST_COLUMNS)
+            remove_unkept(config.curate.out_dir, earlier_clips, rows)
     return BatchReport(n_videos=len(keys), n_run=done, n_failed=failed, n_skipped=len(keys) - len(todo),
                        records=records, summary_files=summary, manifest_files=manifest,
                        interrupted=done < len(todo))

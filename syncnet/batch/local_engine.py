@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 
-from syncnet.batch.worker import failure_record, process_video, remove_video_folders
+from syncnet.batch.worker import failure_record, process_video, release_scratch, remove_video_folders
 from syncnet.io.layout import reference_for
 from syncnet.runtime.logs import program
 
@@ -33,7 +33,10 @@ def run_local(config, keys, stop=None):
     """
     stop = stop or threading.Event()
     if config.workers == 1:
-        yield from _in_this_process(config, keys, stop)
+        try:
+            yield from _in_this_process(config, keys, stop)
+        finally:
+            release_scratch()
     else:
         yield from _in_worker_processes(config, keys, stop)
 
@@ -114,6 +117,7 @@ def _in_worker_processes(config, keys, stop):
 
 
 def _start_worker(threads, quiet, debug, parent, prog):
+    import atexit
     import signal
 
     import torch
@@ -124,6 +128,7 @@ def _start_worker(threads, quiet, debug, parent, prog):
     _die_with(parent)
     torch.set_num_threads(threads)
     setup_logging(prog, quiet, debug)
+    atexit.register(release_scratch)  # a worker the pool ends normally leaves no scratch behind
 
 
 def _die_with(parent):

@@ -20,7 +20,7 @@ import threading
 import time
 
 from syncnet.io import storage
-from syncnet.batch.worker import failure_record, process_video, scorer_for, worker_scratch
+from syncnet.batch.worker import failure_record, process_video, release_scratch, scorer_for, worker_scratch
 from syncnet.errors import InputError, SyncNetError, one_line
 from syncnet.models.paths import CODE_ROOT
 from syncnet.runtime import extras
@@ -29,6 +29,8 @@ log = logging.getLogger("syncnet.batch")
 
 # A worker that is not ready after this long means the cluster cannot place it (resources).
 READY_TIMEOUT = 300.0
+CLOSE_TIMEOUT = 30.0  # for the idle workers to delete their scratch folders at the end
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
 
 
@@ -47,6 +49,7 @@ class VideoWorker:
         from syncnet.runtime.logs import setup_logging
 
         setup_logging("syncnet worker", config.quiet, config.debug)
+        worker_scratch(config)  # made now, which clears the folders of dead workers on this node
         torch.set_num_threads(max(1, int(config.ray.num_cpus)))
         models = config.models
         fetched = {}
@@ -61,6 +64,10 @@ class VideoWorker:
 
     def ready(self):
         return {"node": self.node, "pid": os.getpid()}
+
+    def close(self):
+        """Delete this worker's scratch folder: the pool ends it next."""
+        release_scratch()
 
     def process(self, key, attempt):
         record = process_video(self.config, key, attempt)
@@ -85,6 +92,9 @@ def connect(options, quiet):
     ray = _ray()
     if ray.is_initialized():
         return False
+    # Ray's advice on its token authentication speaks to whoever runs the cluster, not to the
+    # user of a batch: kept out of the batch's diagnostics (RAY_AUTH_MODE still decides the mode).
+    logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
     settings = {"runtime_env": _runtime_env(), "log_to_driver": not quiet, "logging_level": logging.WARNING}
     if options.address is None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -218,9 +228,16 @@ class _Pool:
                            f"{self.ray.cluster_resources()}")
 
     def _stop(self):
-        """Kill every actor: a video still in flight publishes nothing and is not recorded."""
+        """Kill every actor: a video still in flight publishes nothing and is not recorded. An idle
+        actor deletes its scratch folder first (a busy one's is left to the next worker there)."""
         if not self.ray.is_initialized():  # any Ray call now would start a new runtime
             return
+        closing = [self.actors[slot].close.remote() for slot in self.idle if self.actors[slot] is not None]
+        try:
+            if closing:
+                self.ray.wait(closing, num_returns=len(closing), timeout=CLOSE_TIMEOUT)
+        except Exception:  # a dead actor's scratch is cleared by the next worker on its node
+            pass
         for actor in self.actors:
             if actor is not None:
                 try:

@@ -8,15 +8,19 @@ built depends on the run:
   publishes the folders that --keep keeps to the data folder only when the video succeeded.
 A failed or interrupted video therefore never leaves half its outputs in the data folder.
 """
+import fcntl
 import logging
 import os
+import re
+import secrets
 import shutil
 import socket
 import tempfile
 import time
 
 from syncnet.io import storage
-from syncnet.errors import WeightsError, describe_error
+from syncnet.errors import TooShortError, WeightsError, describe_error
+from syncnet.runtime.logs import log_subject
 from syncnet.io.layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
                      remove_abandoned, remove_owned_dir, staging_path, swap_in)
 
@@ -42,44 +46,87 @@ def is_fatal(error):
     return isinstance(error, (WeightsError, S3FDWeightsError))
 
 
+# This process's scratch folder and the open file that holds its lock, once made.
+_scratch = None
+SCRATCH_PREFIX = "syncnet-worker-"
+SCRATCH_LOCK = ".in-use.lock"
+
+
 def worker_scratch(config):
-    """This worker process's scratch folder (SCRATCH/syncnet-worker-PID), made on first use.
+    """This worker process's scratch folder (SCRATCH/syncnet-worker-HOST-PID), made on first use.
 
-    Folders of workers on this host that died without cleaning up are removed first.
+    The folder holds a lock (flock on a file inside it) for the life of the process: the kernel
+    releases it when the process ends, however it ends, and a folder whose lock can be taken has
+    no live owner on any host that shares the scratch folder. Such folders are removed first.
     """
-    root = config.scratch_dir or tempfile.gettempdir()
-    mine = os.path.join(root, f"syncnet-worker-{os.getpid()}")
-    if not os.path.isdir(mine):
-        os.makedirs(root, exist_ok=True)
-        for name in os.listdir(root):
-            pid = name.rpartition("-")[2]
-            if name.startswith("syncnet-worker-") and pid.isdigit() and not _alive(int(pid)):
-                _remove_stale(os.path.join(root, name))
-        make_owned_dir(mine)
-    return mine
+    global _scratch
+    root = os.path.abspath(config.scratch_dir or tempfile.gettempdir())
+    if _scratch is not None and os.path.dirname(_scratch[0]) == root and os.path.isdir(_scratch[0]):
+        return _scratch[0]
+    release_scratch()
+    os.makedirs(root, exist_ok=True)
+    for name in os.listdir(root):
+        if name.startswith(SCRATCH_PREFIX):
+            _remove_if_abandoned(os.path.join(root, name))
+    _scratch = _locked_scratch(root)
+    return _scratch[0]
 
 
-def _remove_stale(path):
-    """Delete a dead worker's scratch folder. Workers starting together may all find it: the one
-    whose rename succeeds deletes it, the others let it be."""
-    if not is_owned(path):
-        return
-    claimed = f"{path}.removing-{os.getpid()}"
+def _locked_scratch(root):
+    """(path, lock handle) of a new scratch folder. It is built and locked under a hidden name,
+    then renamed into place, so no other worker ever sees it unlocked."""
+    host = re.sub(r"[^A-Za-z0-9_.]+", "_", socket.gethostname()) or "host"
+    name = f"{SCRATCH_PREFIX}{host}-{os.getpid()}"
+    building = make_owned_dir(os.path.join(root, f".{name}.{secrets.token_hex(6)}.new"))
+    handle = open(os.path.join(building, SCRATCH_LOCK), "w", encoding="utf-8")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+    handle.flush()
+    for final in (name, f"{name}-{secrets.token_hex(6)}"):  # the second if another namespace has this PID
+        try:
+            os.rename(building, os.path.join(root, final))
+            return os.path.join(root, final), handle
+        except OSError:
+            continue
+    handle.close()
+    shutil.rmtree(building, ignore_errors=True)
+    raise OSError(f"cannot make a scratch folder in {root}")
+
+
+def _remove_if_abandoned(path):
+    """Delete a worker's scratch folder if its lock can be taken (its process has ended). One
+    without the lock file is not known to be dead, and is left alone."""
     try:
-        os.rename(path, claimed)
+        descriptor = os.open(os.path.join(path, SCRATCH_LOCK), os.O_RDWR)
     except OSError:
         return
-    shutil.rmtree(claimed, ignore_errors=True)
-
-
-def _alive(pid):
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held: its worker is alive
+        os.close(descriptor)
+        return
+    try:  # renamed out of the way first, so no other worker starts deleting it too
+        claimed = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{secrets.token_hex(6)}.removing"
+        if is_owned(path):
+            os.rename(path, claimed)
+            shutil.rmtree(claimed, ignore_errors=True)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def release_scratch():
+    """Delete this process's scratch folder and release its lock (a worker's normal end)."""
+    global _scratch
+    if _scratch is None:
+        return
+    path, handle = _scratch
+    _scratch = None
+    try:
+        remove_owned_dir(path)
+    finally:
+        handle.close()
 
 
 def process_video(config, key, attempt=1):
@@ -89,6 +136,11 @@ def process_video(config, key, attempt=1):
     earlier ones). Any failure but a model-file one is recorded in
     the record. Afterwards only the folders in `keep` remain, in the data folder.
     """
+    with log_subject(key[0]):  # lines of workers running side by side say which video they are about
+        return _process_video(config, key, attempt)
+
+
+def _process_video(config, key, attempt):
     video = key[0]
     record = new_record(config, key, attempt)
     reference = record["reference"]
@@ -111,6 +163,10 @@ def process_video(config, key, attempt=1):
         if is_fatal(error):
             raise
         record["status"], record["error"] = "failed", describe_error(error)
+        if isinstance(error, TooShortError):
+            from syncnet.scoring.results import CLIP_TOO_SHORT
+
+            record["reason"] = CLIP_TOO_SHORT
         log.debug("%s failed", video, exc_info=True)  # the traceback, with --debug
     finally:
         gone = FOLDERS if not config.in_place else set(FOLDERS) - config.keep
@@ -130,7 +186,7 @@ def _score_face_tracks(config, source, work_dir, reference):
     result = scorer_for(config.models).score(
         source, work_dir=work_dir, reference=reference, pipeline=config.pipeline, scoring=config.scoring,
         outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
-    fields = {"n_frames": result.n_frames,
+    fields = {"n_frames": result.n_frames, "reason": result.reason,
               "tracks": [{name: value for name, value in t.record().items() if name != "file"} for t in result.tracks]}
     if config.curate is not None:
         from syncnet.batch.curation import curate
@@ -159,6 +215,7 @@ def new_record(config, key, attempt):
     """The state record of a video before it runs: key fields, options, and who runs it."""
     video, size, version = key
     record = {"video": video, "size": size, "reference": reference_for(video), "status": "ok", "error": None,
+              "reason": None,
               "n_frames": None, "tracks": [], "options": config.fingerprint(), "attempt": attempt,
               "worker": {"host": socket.gethostname(), "pid": os.getpid()}}
     record["etag" if storage.is_uri(video) else "mtime_ns"] = version

@@ -105,10 +105,7 @@ def engine_settings(args):
     """The BatchConfig fields that add_engine_options sets, checked."""
     from syncnet.batch.driver import RayOptions, default_workers
     from syncnet.runtime.devices import resolve_device
-    from syncnet.errors import InputError
 
-    if args.ray_num_cpus <= 0 or args.ray_num_gpus < 0:
-        raise InputError("--ray_num_cpus must be > 0 and --ray_num_gpus >= 0")
     workers = args.workers
     if workers is None and args.engine == "local":
         workers = default_workers(resolve_device(args.device))
@@ -140,8 +137,9 @@ def main(argv=None):
         videos = collect_videos(args.inputs)
         with stopped_by_signals(config) as stop:
             report = _run(videos, config, stop, args.quiet)
-        print("%d video(s): %d run, %d failed, %d skipped as done before; summary in %s"
-              % (report.n_videos, report.n_run, report.n_failed, report.n_skipped, ", ".join(report.summary_files)))
+        print("%d video(s): %d run, %d skipped as done before; %s; summary in %s"
+              % (report.n_videos, report.n_run, report.n_skipped, failures_text(report),
+                 ", ".join(report.summary_files)))
         if report.manifest_files:
             kept = sum((record.get("curation") or {}).get("decision") == "kept" for record in report.records)
             print("Curation: %d of %d video(s) kept in %s; manifest in %s"
@@ -151,6 +149,19 @@ def main(argv=None):
         if report.any_failed and not args.allow_failures:
             return EXIT_SOME_FAILED
     return 0
+
+
+def failures_text(report):
+    """How many inputs failed, this run and earlier ones together, as the exit status counts them."""
+    total, earlier = report.n_failed_total, report.n_failed_total - report.n_failed
+    if not total:
+        return "none failed"
+    text = "%d of %d failed" % (total, report.n_videos)
+    if earlier == total:
+        return text + ", in an earlier run (--retry_failed runs them again)"
+    if earlier:
+        return text + ", %d of them in an earlier run (--retry_failed runs those again)" % earlier
+    return text
 
 
 def _run(videos, config, stop, quiet):

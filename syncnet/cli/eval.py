@@ -9,10 +9,9 @@ The last line printed is the dataset's numbers, e.g.
 `LSE-D 7.012 [6.95, 7.07]  LSE-C 7.845 [7.80, 7.89]  n=100  protocol wav2lip`.
 """
 import dataclasses
-import json
 import sys
 
-from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
 from syncnet.eval.protocols import PROTOCOLS
 from . import (add_common_options, add_model_options, add_options, make_parser, model_options, options_from,
                reported_errors)
@@ -35,8 +34,7 @@ def build_parser(argv=None):
     parser.add_argument("--compare", nargs=2, metavar=("DIR_A", "DIR_B"),
                         help="the paired difference B - A of two evaluations' per-video numbers, over the "
                              "videos both scored, with a paired bootstrap 95%% interval")
-    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed (default 0)")
-    parser.add_argument("--n_boot", type=int, default=10000, help="bootstrap resamples (default 10000)")
+    add_options(parser, BootstrapOptions)
     parser.add_argument("--keep", default="pywork",
                         help="folders kept for each video, as syncnet-batch --keep (default pywork)")
     add_model_options(parser)
@@ -68,12 +66,17 @@ def main(argv=None):
 def _compare(args):
     from syncnet.eval.evaluate import compare, comparison_line
 
-    result = compare(*args.compare, seed=args.seed, n_boot=args.n_boot)
+    bootstrap = options_from(args, BootstrapOptions)
     if args.out:
-        from syncnet.io.storage import join, make_dirs, write_bytes
+        from syncnet.io.storage import check_writable
 
-        make_dirs(args.out)
-        write_bytes(join(args.out, "compare.json"), (json.dumps(result, indent=2) + "\n").encode())
+        check_writable(args.out, "--out")
+    result = compare(*args.compare, seed=bootstrap.seed, n_boot=bootstrap.n_boot)
+    if args.out:
+        from syncnet.io.fileio import json_text
+        from syncnet.io.storage import join, write_bytes
+
+        write_bytes(join(args.out, "compare.json"), (json_text(result, indent=2) + "\n").encode())
     print(comparison_line(result))
     return 0
 
@@ -82,7 +85,9 @@ def _evaluate(args):
     from syncnet.batch.driver import BatchConfig, collect_videos, parse_keep
     from syncnet.eval.evaluate import evaluate
     from syncnet.eval.protocols import summary_line
+    from syncnet.io.storage import check_writable
 
+    bootstrap = options_from(args, BootstrapOptions)
     passed = [spec.name for spec in dataclasses.fields(PipelineOptions) if getattr(args, spec.name) is not None]
     config = BatchConfig(
         data_dir=args.out, pipeline=PipelineOptions(**{name: getattr(args, name) for name in passed}),
@@ -90,8 +95,10 @@ def _evaluate(args):
         keep=parse_keep(args.keep), reuse_faces=args.reuse_faces, quiet=args.quiet, debug=args.debug,
         **engine_settings(args))
     videos = collect_videos(args.inputs)
+    check_writable(args.out, "--out")  # before any video (run_batch's own check would name --data_dir)
     with stopped_by_signals(config) as stop:
-        evaluation = evaluate(videos, args.protocol, config, passed, seed=args.seed, n_boot=args.n_boot, stop=stop)
+        evaluation = evaluate(videos, args.protocol, config, passed, seed=bootstrap.seed, n_boot=bootstrap.n_boot,
+                              stop=stop)
     if evaluation.batch.interrupted:
         raise KeyboardInterrupt
     print("Wrote " + ", ".join(evaluation.files))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence
@@ -30,6 +31,7 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 import numpy as np
 
 from syncnet.errors import InputError
+from syncnet.options import BootstrapOptions
 
 Status = Literal["scored", "excluded", "failed"]
 Unit = Literal["track", "video"]
@@ -209,12 +211,13 @@ def get_protocol(protocol: "str | Protocol") -> Protocol:
 # --------------------------------------------------------------------------------------------
 
 def aggregate_video(protocol: "str | Protocol", video: str, tracks: Sequence[TrackScore],
-                    error: Optional[str] = None) -> VideoOutcome:
+                    error: Optional[str] = None, reason: Optional[str] = None) -> VideoOutcome:
     """One video's outcome under a protocol.
 
     - error given: ``failed`` with that reason (even if some tracks were scored: the video is
       incomplete, and using it would make its numbers depend on where the run stopped);
-    - no track: ``excluded`` with reason "no face track". This is what latentsync and mocha do
+    - no track: ``excluded`` with ``reason`` (why the batch found no scored track: "no faces
+      detected", "tracks shorter than --min_track", ...), else "no face track". This is what latentsync and mocha do
       explicitly, and what wav2lip does implicitly (no crop, no line). wav2lip-lrs always has
       exactly one track, so an empty list there is a caller error (ValueError);
     - otherwise ``scored``, with the protocol's per-video numbers.
@@ -232,7 +235,7 @@ def aggregate_video(protocol: "str | Protocol", video: str, tracks: Sequence[Tra
     if not tracks:
         if not spec.face_tracks:
             raise ValueError(f"{spec.name} scores a video as exactly one track; got none for {video}")
-        return VideoOutcome(video, "excluded", NO_FACE_TRACK, 0, None, None, None)
+        return VideoOutcome(video, "excluded", reason or NO_FACE_TRACK, 0, None, None, None)
     lse_d, lse_c, offset = spec.aggregate(tracks)
     return VideoOutcome(video, "scored", None, len(tracks), lse_d if spec.reports_lse_d else None, lse_c, offset)
 
@@ -292,9 +295,8 @@ def _describe(values: np.ndarray, boot: np.ndarray) -> dict:
     return {"mean": mean, "std": std, "ci95": _interval(values, boot)}
 
 
-def _check_bootstrap_args(n_boot: int) -> None:
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise InputError(f"n_boot {n_boot!r}: expected a whole number >= 1")
+def _check_bootstrap_args(n_boot: int, seed: int) -> None:
+    BootstrapOptions(seed=seed, n_boot=n_boot)  # InputError naming the option and its range
 
 
 def _unique_videos(outcomes: Sequence[VideoOutcome]) -> None:
@@ -306,8 +308,8 @@ def _unique_videos(outcomes: Sequence[VideoOutcome]) -> None:
 
 
 def dataset_summary(protocol: "str | Protocol", outcomes: Sequence[VideoOutcome],
-                    tracks: Optional[Sequence[TrackScore]] = None, seed: int = 0,
-                    n_boot: int = 10000) -> dict:
+                    tracks: Optional[Sequence[TrackScore]] = None, seed: int = BootstrapOptions.seed,
+                    n_boot: int = BootstrapOptions.n_boot) -> dict:
     """The protocol's dataset numbers, with spread and a bootstrap interval.
 
     Units: the scored videos, except for ``wav2lip``, where they are every track of the scored
@@ -323,7 +325,7 @@ def dataset_summary(protocol: "str | Protocol", outcomes: Sequence[VideoOutcome]
     like a result.
     """
     spec = get_protocol(protocol)
-    _check_bootstrap_args(n_boot)
+    _check_bootstrap_args(n_boot, seed)
     outcomes = list(outcomes)
     _unique_videos(outcomes)
     counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}
@@ -343,7 +345,7 @@ def dataset_summary(protocol: "str | Protocol", outcomes: Sequence[VideoOutcome]
 
     if not units:
         raise InputError(f"no video was scored: {len(outcomes)} videos, {counts['excluded']} excluded "
-                         f"(no face track), {counts['failed']} failed (protocol {spec.name})")
+                         f"({_exclusion_reasons(outcomes)}), {counts['failed']} failed (protocol {spec.name})")
 
     lse_c = np.asarray(lse_c_values, dtype=float)
     columns = [lse_c]
@@ -384,7 +386,7 @@ def _scored_by_key(outcomes: Sequence[VideoOutcome], key: Callable[[str], str], 
 
 
 def paired_difference(outcomes_a: Sequence[VideoOutcome], outcomes_b: Sequence[VideoOutcome],
-                      seed: int = 0, n_boot: int = 10000,
+                      seed: int = BootstrapOptions.seed, n_boot: int = BootstrapOptions.n_boot,
                       key: Callable[[str], str] = _basename) -> dict:
     """B minus A on the videos scored in both: the fair way to compare two systems.
 
@@ -401,7 +403,7 @@ def paired_difference(outcomes_a: Sequence[VideoOutcome], outcomes_b: Sequence[V
     is better; for LSE-C a positive one does. lse_d is None unless every paired video has an
     LSE-D on both sides. Raises InputError when no video pairs.
     """
-    _check_bootstrap_args(n_boot)
+    _check_bootstrap_args(n_boot, seed)
     a = _scored_by_key(outcomes_a, key, "A")
     b = _scored_by_key(outcomes_b, key, "B")
     shared = sorted(set(a) & set(b))
@@ -460,6 +462,14 @@ def format_scores_txt(protocol: "str | Protocol", tracks: Sequence[TrackScore]) 
     if spec.name != "wav2lip":
         return None
     return "".join(f"{_float32_text(t.lse_d)} {_float32_text(t.lse_c)}\n" for t in tracks)
+
+
+def _exclusion_reasons(outcomes: Sequence[VideoOutcome]) -> str:
+    """Why videos were excluded: their one reason, or each reason with its count."""
+    reasons = Counter(o.reason for o in outcomes if o.status == "excluded")
+    if len(reasons) <= 1:
+        return next(iter(reasons), NO_FACE_TRACK)
+    return "; ".join(f"{n} {reason}" for reason, n in reasons.most_common())
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:

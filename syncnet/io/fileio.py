@@ -1,6 +1,7 @@
 """Outputs appear complete or not at all: each is written under a temporary name, then renamed."""
 import contextlib
 import json
+import math
 import os
 import pickle
 import tempfile
@@ -59,10 +60,26 @@ def load_pickle(path):
         return _PlainUnpickler(handle).load()
 
 
+def _finite(value):
+    """`value` with every NaN and infinity made None, in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def json_text(obj, indent=None):
+    """Strict JSON, as every JSON file the suite writes is: a NaN or infinity, which strict
+    parsers reject, is written as null."""
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False)
+
+
 def save_json(obj, path):
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(obj, handle, indent=2)
-        handle.write("\n")
+        handle.write(json_text(obj, indent=2) + "\n")
 
 
 def save_text(text, path):

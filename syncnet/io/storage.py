@@ -1,15 +1,15 @@
 """Where batch inputs and outputs live: local or shared-filesystem paths, or object storage.
 
-An object-storage location is an `s3://bucket/key` URI, reached through pyarrow's S3 file
-system; the endpoint comes from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (a MinIO, Ceph or
-test server), credentials and region from the usual AWS settings. An object's version is its
-ETag (read with boto3), which with its size tells a rerun whether it changed.
+An object-storage location is an `s3://bucket/key` URI, reached through boto3; the endpoint
+comes from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (a MinIO, Ceph or test server), credentials
+and region from the usual AWS settings. A key is used exactly as written: S3 allows `.`, `..`
+and empty segments in keys, which a path library would resolve away. An object's version is
+its ETag, which with its size tells a rerun whether it changed.
 """
 import functools
 import os
-import shutil
+import secrets
 import tempfile
-from urllib.parse import urlparse
 
 from syncnet.errors import InputError, one_line
 from syncnet.runtime import extras
@@ -18,9 +18,8 @@ SCHEMES = ("s3://",)
 FEATURE = "object storage (s3://)"
 
 
-def _fs():
-    """pyarrow.fs, imported only for an s3:// location: local paths need no extra."""
-    return extras.require("s3", FEATURE, "pyarrow.fs")
+class NotAnObject(InputError):
+    """A URI that names a bucket or a prefix where an object is needed."""
 
 
 def is_uri(location):
@@ -39,47 +38,56 @@ def _endpoint():
 
 
 @functools.lru_cache(maxsize=None)
-def _s3():
-    """pyarrow's S3 file system, aimed at the configured endpoint (pyarrow itself ignores it)."""
-    fs = _fs()
-    endpoint = _endpoint()
-    options = {}
-    if endpoint:
-        parsed = urlparse(endpoint)
-        options.update(endpoint_override=parsed.netloc or parsed.path, scheme=parsed.scheme or "https")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        options["region"] = region
-    return fs.S3FileSystem(**options)
-
-
-@functools.lru_cache(maxsize=None)
-def _boto3_client():
+def _client():
     boto3 = extras.require("s3", FEATURE, "boto3")
-    return boto3.client("s3", endpoint_url=_endpoint())
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return boto3.client("s3", endpoint_url=_endpoint(), region_name=region)
 
 
-def _split(uri):
-    """'s3://bucket/a/b' -> 'bucket/a/b' (pyarrow's path), checking it names a bucket."""
-    path = uri.split("://", 1)[1].strip("/")
-    if not path:
+def _bucket_and_key(uri):
+    """'s3://bucket/a/b' -> ('bucket', 'a/b'), checking it names a bucket."""
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    if not bucket:
         raise InputError(f"{uri}: an object-storage location needs a bucket (s3://BUCKET/...)")
-    return path
+    return bucket, key
+
+
+def _object(uri):
+    """(bucket, key) of a URI that must name one object, not a bucket or a prefix."""
+    bucket, key = _bucket_and_key(uri)
+    if not key or key.endswith("/"):
+        raise NotAnObject(f"{uri}: names a bucket or a prefix, not an object: give s3://BUCKET/KEY")
+    return bucket, key
+
+
+def _prefix(uri):
+    """(bucket, prefix) of a URI taken as a folder: its key with one '/' at the end ('' for a bucket)."""
+    bucket, key = _bucket_and_key(uri)
+    return bucket, key.rstrip("/") + "/" if key.strip("/") else ""
 
 
 def _failure(uri, error):
     return InputError(f"{uri}: object storage failed ({one_line(error, 200)})")
 
 
+def _missing(error):
+    exceptions = extras.require("s3", FEATURE, "botocore.exceptions")
+    return isinstance(error, exceptions.ClientError) and error.response.get("Error", {}).get("Code") in (
+        "404", "NoSuchKey", "NotFound")
+
+
+def _storage_errors():
+    exceptions = extras.require("s3", FEATURE, "botocore.exceptions")
+    return (exceptions.BotoCoreError, exceptions.ClientError, OSError)
+
+
 def stat(uri):
     """(size, etag) of an object, or (None, None) when it does not exist."""
-    path = _split(uri)
-    bucket, _, key = path.partition("/")
-    ClientError = extras.require("s3", FEATURE, "botocore.exceptions").ClientError
+    bucket, key = _object(uri)
     try:
-        head = _boto3_client().head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        head = _client().head_object(Bucket=bucket, Key=key)
+    except _storage_errors() as error:
+        if _missing(error):
             return None, None
         raise _failure(uri, error) from None
     return head["ContentLength"], head["ETag"].strip('"')
@@ -87,23 +95,28 @@ def stat(uri):
 
 def list_files(uri, recursive=True):
     """URIs of the objects under the prefix `uri`, sorted."""
-    fs = _fs()
+    bucket, prefix = _prefix(uri)
+    options = {} if recursive else {"Delimiter": "/"}
+    found = []
     try:
-        infos = _s3().get_file_info(fs.FileSelector(_split(uri), recursive=recursive, allow_not_found=True))
-    except OSError as error:
+        for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **options):
+            found.extend(f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])
+                         if not item["Key"].endswith("/"))
+    except _storage_errors() as error:
         raise _failure(uri, error) from None
-    return sorted(f"s3://{info.path}" for info in infos if info.type == fs.FileType.File)
+    return sorted(found)
 
 
 def download(uri, target):
     """Copy an object to the local file `target` (written whole, then renamed)."""
+    bucket, key = _object(uri)
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(target)), suffix=".part")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as sink, _s3().open_input_stream(_split(uri)) as source:
-            shutil.copyfileobj(source, sink, 8 << 20)
+        _client().download_file(bucket, key, temporary)
         os.replace(temporary, target)
-    except OSError as error:
+    except _storage_errors() as error:
         raise _failure(uri, error) from None
     finally:
         if os.path.exists(temporary):
@@ -112,10 +125,10 @@ def download(uri, target):
 
 
 def upload_file(source, uri):
+    bucket, key = _object(uri)
     try:
-        with open(source, "rb") as data, _s3().open_output_stream(_split(uri)) as sink:
-            shutil.copyfileobj(data, sink, 8 << 20)
-    except OSError as error:
+        _client().upload_file(os.fspath(source), bucket, key)
+    except _storage_errors() as error:
         raise _failure(uri, error) from None
 
 
@@ -130,10 +143,10 @@ def upload_tree(folder, uri):
 def write_bytes(location, data):
     """Write a whole file at a path (atomically) or an object at a URI."""
     if is_uri(location):
+        bucket, key = _object(location)
         try:
-            with _s3().open_output_stream(_split(location)) as sink:
-                sink.write(data)
-        except OSError as error:
+            _client().put_object(Bucket=bucket, Key=key, Body=data)
+        except _storage_errors() as error:
             raise _failure(location, error) from None
         return
     from syncnet.io.fileio import atomic_path
@@ -149,14 +162,12 @@ def read_bytes(location):
             return None
         with open(location, "rb") as handle:
             return handle.read()
-    fs = _fs()
-    path = _split(location)
+    bucket, key = _object(location)
     try:
-        if _s3().get_file_info(path).type == fs.FileType.NotFound:
+        return _client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    except _storage_errors() as error:
+        if _missing(error):
             return None
-        with _s3().open_input_stream(path) as source:
-            return source.read()
-    except OSError as error:
         raise _failure(location, error) from None
 
 
@@ -166,23 +177,35 @@ def remove(location):
         if os.path.isfile(location):
             os.unlink(location)
         return
-    fs = _fs()
-    path = _split(location)
+    bucket, key = _object(location)
     try:
-        if _s3().get_file_info(path).type != fs.FileType.NotFound:
-            _s3().delete_file(path)
-    except OSError as error:
-        raise _failure(location, error) from None
+        _client().delete_object(Bucket=bucket, Key=key)
+    except _storage_errors() as error:
+        if not _missing(error):
+            raise _failure(location, error) from None
 
 
 def remove_tree(uri):
     """Delete every object under the prefix `uri`."""
-    try:
-        _s3().delete_dir_contents(_split(uri), missing_dir_ok=True)
-    except OSError as error:
-        raise _failure(uri, error) from None
+    for found in list_files(uri):
+        remove(found)
 
 
 def make_dirs(location):
     if not is_uri(location):
         os.makedirs(location, exist_ok=True)
+
+
+def check_writable(location, option):
+    """Refuse, before any work, an output folder (or object prefix) that cannot be written: a
+    probe is created there and removed. `option` names what the user can change."""
+    probe = join(location, f".syncnet-probe-{secrets.token_hex(6)}")
+    try:
+        make_dirs(location)
+        write_bytes(probe, b"")
+        remove(probe)
+    except (InputError, OSError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else \
+            one_line(error, 300).removeprefix(f"{probe}: ")
+        raise InputError(f"{option} {location}: cannot write there ({reason}): choose a location you can "
+                         "write to") from None

@@ -1,14 +1,19 @@
 """Loading the two networks: SyncNet (scoring) and S3FD (face detection), from their official files."""
 from syncnet.runtime.devices import resolve_device
-from syncnet.models.paths import OFFLINE_HINT, find_s3fd_weights, find_syncnet_model
+from syncnet.models.paths import OFFLINE_HINT, find_syncnet_model, is_default_syncnet, named_file_hint
 from syncnet.models.weights import load_state_dict
 
 HOW_TO_GET_SYNCNET = f"run `bash download_model.sh` to fetch the official syncnet_v2.model, {OFFLINE_HINT}"
 
 
 def load_syncnet_weights(module, path=None):
-    """Load the official syncnet_v2.model (or `path`) into a SyncNetModel.S, strictly and safely."""
-    return load_state_dict(module, find_syncnet_model(path), "SyncNet model", HOW_TO_GET_SYNCNET)
+    """Load the official syncnet_v2.model (or `path`) into a SyncNetModel.S, strictly and safely.
+
+    The file in the default place must be the official one (its checksum); a file named by
+    `path` (a fine-tuned model, whatever its name) must have the network's layout."""
+    official = is_default_syncnet(path)
+    how_to_get = HOW_TO_GET_SYNCNET if official else named_file_hint("SyncNet", "syncnet_v2.model")
+    return load_state_dict(module, find_syncnet_model(path), "SyncNet model", how_to_get, official)
 
 
 def load_syncnet(path=None, device="auto"):
@@ -26,4 +31,4 @@ def load_s3fd(path=None, device="auto"):
     """The S3FD face detector with the official sfd_face.pth (or `path`)."""
     from detectors import S3FD
 
-    return S3FD(device=device, weights=find_s3fd_weights(path))
+    return S3FD(device=device, weights=path)

@@ -14,6 +14,14 @@ SYNCNET_DEFAULT = "data/syncnet_v2.model"
 # Where every "model not found" message sends a user without internet access.
 OFFLINE_HINT = ("or offline: see 'Offline' in README.md (SYNCNET_MIRROR=FOLDER_OR_URL bash download_model.sh, "
                 "--initial_model / --s3fd_model PATH, score_video(syncnet_model=PATH))")
+
+
+def named_file_hint(network, official_name):
+    """What a failure says about a model file the user named: no flag to pass (they passed it)."""
+    return (f"check the path; it must be a {network} state dict with the layout of the official {official_name} "
+            "(`bash download_model.sh` fetches that one)")
+
+
 # The folder that holds the top-level modules and data/: the checkout, or site-packages.
 CODE_ROOT = Path(__file__).resolve().parents[2]
 # S3FD's weights sit beside its code, where the reference keeps them.
@@ -42,6 +50,12 @@ def _first_existing(candidates, name):
 def _in_checkout():
     """True when the code runs from a checkout (which has data/), not from site-packages."""
     return (CODE_ROOT / "download_model.sh").is_file()
+
+
+def is_default_syncnet(path):
+    """True when `path` is the default model place (None, or the reference's data/syncnet_v2.model),
+    which holds the official file and nothing else."""
+    return path is None or os.path.normpath(os.fspath(path)) == os.path.normpath(SYNCNET_DEFAULT)
 
 
 def find_syncnet_model(path=None):

@@ -6,8 +6,9 @@ import torch
 
 from syncnet.errors import WeightsError
 
-# What download_model.sh verifies. A file under an official name must be that exact file:
-# a flipped byte in tensor data still loads, so only a checksum can tell.
+# What download_model.sh verifies. A file in an official file's default place must be that exact
+# file: a flipped byte in tensor data still loads, so only a checksum can tell. A file the user
+# names (a fine-tuned syncnet_v2.model, say) is checked for its layout only.
 OFFICIAL_SHA256 = {
     "syncnet_v2.model": "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
 }
@@ -33,9 +34,10 @@ def git_blob_id_of(path):
     return digest.hexdigest()
 
 
-def verify_checksum(path, name, how_to_get):
-    """Check an official file name against its official checksum, and any file against PATH.sha256."""
-    base = os.path.basename(path)
+def verify_checksum(path, name, how_to_get, official=False):
+    """Check an `official` file (one found in its default place) against its official checksum,
+    and any file against PATH.sha256 when there is one."""
+    base = os.path.basename(path) if official else None
     expected, actual, kind = None, None, None
     if base in OFFICIAL_SHA256:
         expected, actual, kind = OFFICIAL_SHA256[base], sha256_of(path), "sha256"
@@ -51,12 +53,13 @@ def verify_checksum(path, name, how_to_get):
                            f"{expected[:12]}...): the file is damaged or altered; {how_to_get}")
 
 
-def load_state_dict(module, path, name, how_to_get):
-    """Load the state dict at `path` into `module`, strictly; `name` and `how_to_get` shape the error."""
+def load_state_dict(module, path, name, how_to_get, official=False):
+    """Load the state dict at `path` into `module`, strictly; `name` and `how_to_get` shape the error.
+    `official`: the file was found in its default place, so it must also be the official file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"{name} not found at {path}: {how_to_get}")
-    verify_checksum(path, name, how_to_get)
+    verify_checksum(path, name, how_to_get, official)
     try:
         # weights_only refuses pickles that would run code while loading.
         state = torch.load(path, map_location="cpu", weights_only=True)

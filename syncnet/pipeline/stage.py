@@ -22,7 +22,7 @@ from syncnet.io.locking import FolderLock
 from syncnet.options import PipelineOptions, as_dict
 from syncnet.runtime.progress import progress_bar
 from syncnet.pipeline.scenes import detect_scenes
-from syncnet.pipeline.tracking import track_faces
+from syncnet.pipeline.tracking import TrackTally, track_faces
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class PipelineOutcome:
     tracks: list        # the tracks.pckl entries: {'track': {'frame', 'bbox'}, 'proc_track': {'x', 'y', 's'}}
     n_frames: int       # frames of the converted video (pyframes)
     crop_dir: str
+    tally: TrackTally   # what tracking kept and what each filter removed (tally.reason: why none)
 
 
 def convert_input(layout, videofile, alignment):
@@ -132,13 +133,14 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
         scenes = detect_scenes(staged.video)
         save_pickle(scenes, staged.work_file("scene.pckl"))
 
+        tally = TrackTally()
         tracks = track_faces(faces, scenes, num_failed_det=options.num_failed_det, min_track=options.min_track,
-                             min_face_size=options.min_face_size)
+                             min_face_size=options.min_face_size, tally=tally)
         log.info("%d face track(s) in %d scene(s): cropping", len(tracks), len(scenes))
         cropped = [crop_track(track, frame_paths, staged.crop_file(index), staged.audio, staged.tmp, options)
                    for index, track in enumerate(tracks)]
         save_pickle(cropped, staged.work_file("tracks.pckl"))
         staged_run.commit({"videofile": os.path.abspath(videofile), "reference": layout.reference,
-                           "n_frames": len(frame_paths), "n_tracks": len(cropped),
+                           "n_frames": len(frame_paths), "n_tracks": len(cropped), "tracking": tally.as_dict(),
                            "audio_start_seconds": float(alignment.gap), "options": as_dict(options)})
-    return PipelineOutcome(tracks=cropped, n_frames=len(frame_paths), crop_dir=layout.crop)
+    return PipelineOutcome(tracks=cropped, n_frames=len(frame_paths), crop_dir=layout.crop, tally=tally)

@@ -5,6 +5,7 @@ A detection is a dict with 'frame' (its pyframes index) and 'bbox' ([x1, y1, x2,
 A track is {'frame': int array of consecutive frames, 'bbox': (n, 4) float array}.
 """
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -12,6 +13,36 @@ NUM_FAILED_DET = 25
 MIN_TRACK = 100
 MIN_FACE_SIZE = 100
 IOU_THRESHOLD = 0.5
+
+# Why a video has no face track, as summaries and messages name it.
+NO_FACES = "no faces detected"
+TRACKS_TOO_SHORT = "tracks shorter than --min_track"
+FACES_TOO_SMALL = "faces smaller than --min_face_size"
+
+
+@dataclass
+class TrackTally:
+    """What tracking kept and what each filter removed: frames with a detection, and chains of
+    detections dropped by --min_track (too few detections, or a scene shorter than it) and by
+    --min_face_size."""
+    n_frames: int = 0
+    frames_with_faces: int = 0
+    too_short: int = 0
+    too_small: int = 0
+    kept: int = 0
+
+    @property
+    def reason(self):
+        """None when a track was kept; else NO_FACES, FACES_TOO_SMALL (some chain was long
+        enough, and only its size stopped it) or TRACKS_TOO_SHORT."""
+        if self.kept:
+            return None
+        if not self.frames_with_faces:
+            return NO_FACES
+        return FACES_TOO_SMALL if self.too_small else TRACKS_TOO_SHORT
+
+    def as_dict(self):
+        return {**asdict(self), "reason": self.reason}
 
 
 def bbox_iou(a, b):
@@ -74,12 +105,15 @@ def _interpolate(chain):
 
 
 def track_scene(scene_faces, num_failed_det=NUM_FAILED_DET, min_track=MIN_TRACK,
-                min_face_size=MIN_FACE_SIZE, iou_threshold=IOU_THRESHOLD):
+                min_face_size=MIN_FACE_SIZE, iou_threshold=IOU_THRESHOLD, tally=None):
     """Tracks of one scene: chains with more than `min_track` detections, interpolated, whose
-    larger mean side (mean width or mean height) exceeds `min_face_size`."""
+    larger mean side (mean width or mean height) exceeds `min_face_size`. A TrackTally given
+    as `tally` counts what each filter removed."""
+    tally = tally if tally is not None else TrackTally()
     tracks = []
     for chain in link_detections(scene_faces, num_failed_det, iou_threshold):
         if len(chain) <= min_track:
+            tally.too_short += 1
             continue
         track = _interpolate(chain)
         bbox = track["bbox"]
@@ -87,17 +121,26 @@ def track_scene(scene_faces, num_failed_det=NUM_FAILED_DET, min_track=MIN_TRACK,
         mean_height = np.mean(bbox[:, 3] - bbox[:, 1])
         if max(mean_width, mean_height) > min_face_size:
             tracks.append(track)
+            tally.kept += 1
+        else:
+            tally.too_small += 1
     return tracks
 
 
 def track_faces(faces, scenes, num_failed_det=NUM_FAILED_DET, min_track=MIN_TRACK,
-                min_face_size=MIN_FACE_SIZE):
+                min_face_size=MIN_FACE_SIZE, tally=None):
     """Tracks of every scene (start, end) with at least `min_track` frames, in scene order.
 
-    Each scene sees only faces[start:end], so no track crosses a scene cut.
+    Each scene sees only faces[start:end], so no track crosses a scene cut. A TrackTally given
+    as `tally` is filled in: the chains of a shorter scene count as too short.
     """
+    tally = tally if tally is not None else TrackTally()
+    tally.n_frames += len(faces)
+    tally.frames_with_faces += sum(1 for frame_faces in faces if len(frame_faces))
     tracks = []
     for start, end in scenes:
         if end - start >= min_track:
-            tracks.extend(track_scene(faces[start:end], num_failed_det, min_track, min_face_size))
+            tracks.extend(track_scene(faces[start:end], num_failed_det, min_track, min_face_size, tally=tally))
+        else:
+            tally.too_short += len(link_detections(faces[start:end], num_failed_det))
     return tracks

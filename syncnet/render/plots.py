@@ -36,7 +36,8 @@ def _save(figure, path):
 
 
 def plot_demo(summary, vshift, title, path):
-    """The 31-point mean distance curve with its minimum, and the framewise confidence over time."""
+    """The 31-point mean distance curve with its minimum, and the framewise confidence over time;
+    returns the matplotlib Figure (already saved to `path`)."""
     figure, (curve, framewise) = _figure(2, [1, 1], (9, 7.5))
     figure.suptitle(f"{title}\nAV offset {summary.offset:+d} frames, min dist (LSE-D) "
                     f"{summary.min_dist:.3f}, confidence (LSE-C) {summary.confidence:.3f}")
@@ -50,17 +51,23 @@ def plot_demo(summary, vshift, title, path):
                label=f"minimum: best offset {summary.offset:+d}")
     curve.annotate("", xy=(summary.offset, summary.min_dist), xytext=(summary.offset, median),
                    arrowprops={"arrowstyle": "<->", "color": "C3"})
-    towards_middle = 1 if summary.offset <= 0 else -1
+    # The note goes in a band added below the curve, on the side away from the dip, with an
+    # arrow to the confidence it explains, so it never covers a point of the curve.
+    low, high = float(np.min(summary.mean_dists)), float(np.max(summary.mean_dists))
+    spread = max(high - low, 1e-6)
+    curve.set_ylim(low - 0.55 * spread, high + 0.45 * spread)  # the band below, and room for the legend
+    far_side = summary.offset <= 0  # the dip is on the right: the note goes to the left, and back
     curve.annotate(f"confidence = median - minimum\n= {summary.confidence:.3f}",
-                   xy=(summary.offset, (summary.min_dist + median) / 2), color="C3", va="center",
-                   xytext=(8 * towards_middle, 0), textcoords="offset points",
-                   bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "C3", "alpha": 0.9},
-                   ha="left" if towards_middle > 0 else "right")
+                   xy=(summary.offset, (summary.min_dist + median) / 2), color="C3",
+                   xytext=(0.02 if not far_side else 0.98, 0.04), textcoords="axes fraction",
+                   ha="left" if not far_side else "right", va="bottom",
+                   arrowprops={"arrowstyle": "->", "color": "C3", "shrinkB": 4},
+                   bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "C3", "alpha": 0.9})
     curve.set_xlabel("audio shift tested (video frames of 40 ms; + = audio early, - = audio late)")
     curve.set_ylabel("distance (lower = better match)")
     curve.set_title("How well the lips match the audio at each shift: the dip marks the offset")
     curve.grid(alpha=0.3)
-    curve.legend(loc="best", fontsize="small")
+    curve.legend(loc="upper center", fontsize="small", ncols=3)
 
     times = (np.arange(len(summary.framewise_conf)) + 2.5) / FRAME_RATE
     conf = summary.framewise_conf
@@ -73,6 +80,7 @@ def plot_demo(summary, vshift, title, path):
                         "(higher = lips and audio agree; near 0 = silence or no match)")
     framewise.grid(alpha=0.3)
     _save(figure, path)
+    return figure
 
 
 def plot_speakers(table, path):
@@ -118,4 +126,49 @@ def plot_speakers(table, path):
     timeline.set_xlabel("time (s)")
     for axes in (curves, timeline):
         axes.set_xlim(0, max(n_frames, 1) / rate)
+    _save(figure, path)
+
+
+def plot_training(rows, path, margin=None):
+    """syncnet-train's curves.png: the training loss, the validation offset accuracy, and the
+    validation distances and LSE-C, against the step (`rows`: metrics.csv's rows as dicts)."""
+    figure, (losses, accuracy, distances) = _figure(3, [1, 1, 1], (9, 10))
+
+    def series(name):
+        points = [(row["step"], row[name]) for row in rows if row.get(name) not in (None, "")]
+        return np.array(points, dtype=float).T if points else (np.zeros(0), np.zeros(0))
+
+    steps, loss = series("loss")
+    losses.plot(steps, loss, color="C0", alpha=0.6, label="training loss (mean over the rows' steps)")
+    if len(loss) >= 5:
+        width = max(len(loss) // 10, 3)
+        smooth = np.convolve(loss, np.ones(width) / width, mode="valid")
+        losses.plot(steps[width - 1:], smooth, color="C0", label=f"moving mean of {width} rows")
+    losses.set_title("Training loss: it should fall, then flatten")
+    losses.set_ylabel("loss")
+    losses.grid(alpha=0.3)
+    losses.legend(loc="best", fontsize="small")
+
+    for name, label, colour in (("val_within1", "within ±1 frame", "C2"), ("val_exact", "exact", "C1")):
+        steps, values = series(name)
+        accuracy.plot(steps, 100 * values, "o-", color=colour, label=label)
+    accuracy.set_ylim(-5, 105)
+    accuracy.set_title("Validation: held-out clips with known shifts, scored as demo_syncnet.py scores them\n"
+                       "share whose AV offset is found (a model that has not learned stays near 3-10%)")
+    accuracy.set_ylabel("offset found (%)")
+    accuracy.grid(alpha=0.3)
+    accuracy.legend(loc="best", fontsize="small")
+
+    for name, label, colour in (("pos_dist", "distance at the true offset", "C2"),
+                                ("neg_dist", "distance at wrong offsets", "C3"),
+                                ("lse_c", "confidence (LSE-C)", "C4")):
+        steps, values = series(name)
+        distances.plot(steps, values, "o-", color=colour, label=label)
+    if margin is not None:
+        distances.axhline(margin, color="grey", linestyle="--", linewidth=1, label=f"margin {margin:g}")
+    distances.set_title("Validation distances: the true offset's should fall below the others'")
+    distances.set_xlabel("training step")
+    distances.set_ylabel("distance")
+    distances.grid(alpha=0.3)
+    distances.legend(loc="best", fontsize="small")
     _save(figure, path)

@@ -37,6 +37,29 @@ def edge_warning(offset, vshift):
     return []
 
 
+def no_track_report(tally, options, crop_dir, detected=True):
+    """Why run_pipeline kept no face track: how many frames had a face, and what each filter
+    removed, naming the option to change. `tally` is a syncnet.pipeline.tracking.TrackTally,
+    `options` the PipelineOptions; `detected`: the faces came from S3FD (not --faces)."""
+    from syncnet.pipeline.tracking import NO_FACES
+
+    head = f"No face track was kept, so {crop_dir} is empty ({tally.reason}): "
+    if tally.reason == NO_FACES:
+        where = (f"S3FD found no face scoring above --facedet_conf {options.facedet_conf:g} in any of the "
+                 f"{tally.n_frames} frames (a lower --facedet_conf keeps less certain faces)"
+                 if detected else f"the detections given list no face in any of the {tally.n_frames} frames")
+        return head + where + "."
+    removed = []
+    if tally.too_short:
+        removed.append(f"{tally.too_short} had --min_track {options.min_track} detections or fewer "
+                       "(or lay in a shorter scene)")
+    if tally.too_small:
+        removed.append(f"{tally.too_small} had a mean face size of --min_face_size {options.min_face_size} "
+                       "pixels or less")
+    return (head + f"{tally.frames_with_faces} of {tally.n_frames} frames have a face, but of their "
+            f"{tally.too_short + tally.too_small} track(s), " + " and ".join(removed) + ".")
+
+
 def track_report(track, crop_path, vshift):
     """run_syncnet's block for one face track, named by its crop file."""
     if not track.scored:

@@ -28,17 +28,46 @@ def faces_by_frame(tracks, dists_per_track, n_frames):
     return faces
 
 
+BOX_THICKNESS = 3
+LABEL_FONT, LABEL_SCALE, LABEL_THICKNESS = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 2
+
+
 def draw_faces(image, faces):
+    """Each face's box, coloured by its confidence (red 0 to green 10+), with its label.
+
+    As the reference draws them, except that a box is clipped to the frame (its edges stay
+    visible) and its label sits just clear of the box's top edge, inside the frame: above the
+    box where there is room (a few pixels higher than the reference's, whose baseline lay on
+    the edge), else just inside it.
+    """
+    height, width = image.shape[:2]
     for face in faces:
         unscored = math.isnan(face["conf"])  # the track's audio had ended: no confidence
         green = 0.0 if unscored else min(max(face["conf"] * 25, 0.0), 255.0)
-        top_left = (int(face["x"] - face["s"]), int(face["y"] - face["s"]))
-        bottom_right = (int(face["x"] + face["s"]), int(face["y"] + face["s"]))
+        left, top = _clip(int(face["x"] - face["s"]), width), _clip(int(face["y"] - face["s"]), height)
+        right, bottom = _clip(int(face["x"] + face["s"]), width), _clip(int(face["y"] + face["s"]), height)
         # Plain floats: OpenCV 5 rejects numpy scalars in a colour.
-        cv2.rectangle(image, top_left, bottom_right, (0.0, green, 255.0 - green), 3)
+        cv2.rectangle(image, (left, top), (right, bottom), (0.0, green, 255.0 - green), BOX_THICKNESS)
         label = "Track %d, no audio" % face["track"] if unscored else "Track %d, Conf %.3f" % (face["track"], face["conf"])
-        cv2.putText(image, label, top_left, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
+        cv2.putText(image, label, _label_origin(label, left, top, width, height), LABEL_FONT, LABEL_SCALE,
+                    (255, 255, 255), LABEL_THICKNESS)
     return image
+
+
+def _clip(value, size):
+    """A coordinate inside the frame, one line's half thickness from its border."""
+    return min(max(value, BOX_THICKNESS // 2), size - 1 - BOX_THICKNESS // 2)
+
+
+def _label_origin(label, left, top, width, height):
+    """Where the label's baseline starts: clear of the box's top edge and inside the frame."""
+    (text_width, text_height), descent = cv2.getTextSize(label, LABEL_FONT, LABEL_SCALE, LABEL_THICKNESS)
+    clearance = BOX_THICKNESS // 2 + 1 + descent
+    baseline = top - clearance
+    if baseline - text_height < 0:  # no room above the box: just inside its top edge
+        baseline = top + clearance + text_height
+    x = min(max(left, 0), max(width - text_width, 0))
+    return x, min(baseline, height - 1 - descent)
 
 
 def write_visualisation(frame_paths, faces, avi_dir, frame_rate):

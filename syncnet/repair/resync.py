@@ -96,5 +96,8 @@ def consensus_offset(tracks, min_conf=OutputOptions.min_conf):
         raise NoConsensus(f"the confident tracks disagree by more than one frame ({listing}); "
                           "pass --offset N to choose the shift", "the confident tracks disagree on the offset")
     total = sum(track.confidence for track in passing)
-    mean = sum(track.confidence * track.offset for track in passing) / total
+    if total == 0:  # --min_conf 0 lets tracks of confidence 0 vote: they weigh alike
+        mean = sum(track.offset for track in passing) / len(passing)
+    else:
+        mean = sum(track.confidence * track.offset for track in passing) / total
     return math.floor(mean + 0.5)  # halves round up, the same way for negative offsets

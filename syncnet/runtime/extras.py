@@ -18,10 +18,10 @@ log = logging.getLogger("syncnet")
 # (tests/test_extras.py keeps the two in step), and the modules that tell it is installed.
 EXTRAS = {
     "ray": ("ray[train]>=2.60,<3",),
-    "s3": ("boto3>=1.34", "pyarrow>=16"),
+    "s3": ("boto3>=1.34",),
     "parquet": ("pyarrow>=16",),
 }
-MODULES = {"ray": ("ray",), "s3": ("boto3", "pyarrow"), "parquet": ("pyarrow",)}
+MODULES = {"ray": ("ray",), "s3": ("boto3",), "parquet": ("pyarrow",)}
 
 
 def install_hint(extra):

@@ -1,4 +1,6 @@
 """Diagnostics on stderr as `PROG: LEVEL: message`, for the commands and their workers."""
+import contextlib
+import contextvars
 import logging
 import os
 import sys
@@ -7,6 +9,25 @@ import sys
 OWN_LOGGERS = ("syncnet", "SyncNetInstance", "detectors")
 _log_handler = None
 _program = "syncnet"
+# What the lines logged now are about (a batch worker's current video), named at their start.
+_subject = contextvars.ContextVar("syncnet_log_subject", default=None)
+
+
+@contextlib.contextmanager
+def log_subject(name):
+    """Within this block, each diagnostic line starts with `name: ` (unless it names it already)."""
+    token = _subject.set(name)
+    try:
+        yield
+    finally:
+        _subject.reset(token)
+
+
+def _with_subject(record):
+    """A handler filter: sets record.subject to the prefix the line needs (maybe none)."""
+    subject = _subject.get()
+    record.subject = f"{subject}: " if subject and not record.getMessage().startswith(subject) else ""
+    return True
 
 
 def setup_logging(prog, quiet=False, debug=False):
@@ -17,9 +38,10 @@ def setup_logging(prog, quiet=False, debug=False):
     if _log_handler is not None:
         root.removeHandler(_log_handler)
     _log_handler = logging.StreamHandler(sys.stderr)
-    _log_handler.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(message)s"))
+    _log_handler.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(subject)s%(message)s"))
     _log_handler.addFilter(lambda record: record.levelno >= logging.WARNING
                            or record.name.split(".")[0] in OWN_LOGGERS)
+    _log_handler.addFilter(_with_subject)
     root.addHandler(_log_handler)
     root.setLevel(logging.WARNING)
     level = logging.DEBUG if debugging(debug) else logging.WARNING if quiet else logging.INFO

@@ -17,6 +17,8 @@ from syncnet.scoring.distances import track_frame_confidence
 from syncnet.scoring.speakers import speakers_document
 
 OFFSETS_HEADER = "file\toffset\tmin_dist\tconfidence\n"
+# Why a video with face tracks has no score: every track's audio ended before one 5-frame window.
+CLIP_TOO_SHORT = "clip shorter than one window"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class VideoResult:
     reference: str = ""            # the name of its folders under the work folder
     files: dict = field(default_factory=dict)  # what was written: name -> path (empty in a temporary folder)
     converted: str = ""            # the 25 fps converted video (pyavi/REFERENCE/video.avi)
+    # Why no track is scored (None when one is): a syncnet.pipeline.tracking reason, or CLIP_TOO_SHORT.
+    reason: Optional[str] = None
 
     @property
     def best_track(self):

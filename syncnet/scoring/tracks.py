@@ -16,7 +16,7 @@ from syncnet.io.fileio import load_pickle
 from syncnet.io.layout import fresh_owned_dir, remove_owned_dir
 from syncnet.io.locking import FolderLock
 from syncnet.options import OutputOptions, ScoringOptions
-from syncnet.scoring.results import VideoResult, track_result, write_results
+from syncnet.scoring.results import CLIP_TOO_SHORT, VideoResult, track_result, write_results
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,16 @@ def read_tracks(layout, step):
         if not os.path.isfile(layout.crop_file(index)):
             raise InputError(f"{layout.crop_file(index)} is missing: run run_pipeline.py again")
     return record, layout, tracks
+
+
+def unscored_reason(record, results):
+    """Why no track of a video is scored (None when one is): tracking's reason from its
+    pipeline.json, or CLIP_TOO_SHORT when tracks were kept but none had a window to score."""
+    if any(track.scored for track in results):
+        return None
+    if results:
+        return CLIP_TOO_SHORT
+    return (record.get("tracking") or {}).get("reason")
 
 
 def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOptions(), *,
@@ -64,6 +74,6 @@ def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOp
             log.warning("no face tracks in %s: writing empty results", layout.crop)
         result = VideoResult(video=os.fspath(videofile) if videofile else record.get("videofile", ""),
                              n_frames=record["n_frames"], tracks=results, reference=layout.reference,
-                             converted=layout.video)
+                             converted=layout.video, reason=unscored_reason(record, results))
         files = write_results(layout.work, result, outputs.speaker_threshold)
     return dataclasses.replace(result, files=files)
