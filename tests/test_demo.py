@@ -68,6 +68,7 @@ def test_demo_script_prints_the_reference_lines(clip, golden_dir, syncnet_weight
     assert float(match.group(3)) == pytest.approx(golden["confidence"], abs=MEAN_DIST_TOL + 5e-4)
 
 
+@pytest.mark.slow  # a whole demo_feature.py run; the fast tier's demo golden runs the same lip network
 def test_features_match_reference(clip, golden_dir, syncnet_weights, tmp_path):
     save_as = tmp_path / "out dir" / "features.pt"
     save_as.parent.mkdir()

@@ -21,8 +21,8 @@ RUN_MARK = "<!-- docs-test: run -->"
 FENCE = re.compile(r"(?P<mark><!-- docs-test: run -->\n)?```bash\n(?P<body>.*?)^\s*```", re.S | re.M)
 # Pages and commands that other branches are adding: the README already shows them. Each is
 # checked like the others as soon as it exists (delete its name here once it has landed).
-PENDING_COMMANDS = {"syncnet-train"}
-PENDING_PAGES = {"docs/training.md", "docs/synthetic.md", "docs/timeline.md"}
+PENDING_COMMANDS = set()
+PENDING_PAGES = {"docs/timeline.md"}
 
 SCRIPTS = {name: target.split(":")[0] for name, target in
            tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"].items()}

@@ -59,6 +59,7 @@ class TrainPlan:
 
 @dataclass
 class TrainResult:
+    """What a training run did: where the model went, the steps, the last and best validation."""
     out: str
     model: str                 # the path of syncnet_trained.model
     steps: int                 # steps done
