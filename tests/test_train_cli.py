@@ -102,3 +102,10 @@ def test_a_second_run_is_refused_and_an_interrupted_run_keeps_its_checkpoint_and
     assert record["steps"] == stopped + 2
     steps = [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps) and steps[-1] == stopped + 2
+
+
+@pytest.mark.parametrize("flag", [("--precision", "bf16"), ("--cudnn_benchmark", "on")])
+def test_gpu_only_flags_are_refused_on_the_cpu_before_any_decoding(clips, tmp_path, flag):
+    message = assert_refused(_train(clips, "--out", tmp_path / "run", *flag, *QUICK),
+                             f"{flag[0]} {flag[1]} needs a CUDA device")
+    assert not (tmp_path / "run" / "cache").exists(), message

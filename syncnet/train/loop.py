@@ -148,6 +148,15 @@ def process_group(device):
         dist.destroy_process_group()
 
 
+def check_gpu_options(options, device):
+    """bf16 and cuDNN's autotuning are for CUDA: on another device they are refused, not ignored."""
+    for name, value, default in (("precision", options.precision, "fp32"),
+                                 ("cudnn_benchmark", options.cudnn_benchmark, "off")):
+        if value != default and device.type != "cuda":
+            raise InputError(f"--{name} {value} needs a CUDA device (--device cuda): leave it at {default} on "
+                             f"{device.type}")
+
+
 def check_split(batch_size, processes):
     """Each process takes an equal share of every batch."""
     if batch_size % processes:
@@ -322,6 +331,8 @@ def train_worker(plan, stop=None, quiet=True):
     device = resolve_device(plan.device)
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", local_rank)
+    check_gpu_options(options, device)
+    torch.backends.cudnn.benchmark = options.cudnn_benchmark == "on"
     clips = load_clips(plan.train_clips, os.path.join(plan.out, CACHE_FOLDER), options.mp3_share > 0).clips
     steps = total_steps(options, sum(clip.n_windows for clip in clips))
 
@@ -355,8 +366,10 @@ def train_worker(plan, stop=None, quiet=True):
                 break
             _set_train_mode(model, freeze)
             audio = torch.cat([positive, negative.flatten(0, 1)]).to(device)
-            lip_embedding, audio_embedding = network(lips.to(device), audio)
-            loss = loss_of(lip_embedding, audio_embedding[:len(positive)], audio_embedding[len(positive):])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
+                lip_embedding, audio_embedding = network(lips.to(device), audio)
+            loss = loss_of(lip_embedding.float(), audio_embedding[:len(positive)].float(),
+                           audio_embedding[len(positive):].float())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -423,6 +436,7 @@ def train(inputs, out, options=TrainOptions(), *, data_dir=None, val=None, init=
                              "another --out")
         if init:
             load_model(init)  # a bad --init fails here, before the data is decoded
+        check_gpu_options(options, torch.device("cuda") if engine == "ray" and use_gpu else resolve_device(device))
         if engine == "ray":
             from syncnet.train.ray_engine import train_on_ray
 

@@ -12,6 +12,8 @@ from syncnet.options import _Validated, _choice, _option
 LOSSES = ("contrastive", "bce")
 ENGINES = ("local", "ray")  # local: this process, or each of torchrun's; ray: Ray Train workers
 BATCHNORM_MODES = ("auto", "train", "frozen")
+PRECISIONS = ("fp32", "bf16")
+SWITCH = ("off", "on")
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,7 @@ class TrainOptions(_Validated):
                              minimum=1, kind=int)
     log_every: int = _option(10, "a metrics.csv row with the mean training loss every this many steps",
                              minimum=1, kind=int)
+    precision: str = _choice("fp32", "fp32, or bf16: the forward pass under bfloat16 autocast (CUDA only; the "
+                             "weights and the optimiser stay fp32)", PRECISIONS)
+    cudnn_benchmark: str = _choice("off", "on: let cuDNN time its convolution algorithms for the fixed input "
+                                   "size (CUDA only; faster after the first steps, not bit-reproducible)", SWITCH)
