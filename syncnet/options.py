@@ -7,6 +7,7 @@ here and nowhere else. A bad value raises one InputError that names the option a
 import dataclasses
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -22,6 +23,12 @@ def _option(default, help, *, minimum=None, maximum=None, above=None, below=None
 def _choice(default, help, choices):
     """A dataclass field that takes one of `choices`."""
     return field(default=default, metadata={"help": help, "choices": tuple(choices), "kind": str})
+
+
+def _parsed(default, help, parse, shown):
+    """A dataclass field whose value `parse(name, value)` checks and converts (raising InputError);
+    `shown` is the default as a user would type it."""
+    return field(default=default, metadata={"help": help, "parse": parse, "shown": shown})
 
 
 def _range_text(meta):
@@ -70,6 +77,8 @@ class _Validated:
             if "choices" in spec.metadata:
                 if value not in spec.metadata["choices"]:
                     raise InputError(f"--{spec.name} {value!r}: expected one of {', '.join(spec.metadata['choices'])}")
+            elif "parse" in spec.metadata:
+                object.__setattr__(self, spec.name, spec.metadata["parse"](spec.name, value))
             elif "kind" in spec.metadata and not (value is None and spec.default is None):
                 object.__setattr__(self, spec.name, _checked(spec.name, value, spec.metadata))
 
@@ -110,6 +119,38 @@ class OutputOptions(_Validated):
                               above=0)
     speaker_threshold: float = _option(
         3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
+
+
+def tolerance_window(name, value):
+    """A sync tolerance as (late_ms, early_ms), late <= 0 <= early: from one number N (+-N ms), two
+    numbers, or text such as '+45/-125' or '45,-125' (the order does not matter)."""
+    expected = (f"--{name} {value!r}: expected a tolerance in ms: one number N (meaning -N..+N) or two "
+                "numbers, one >= 0 (audio early) and one <= 0 (audio late), such as +45/-125")
+    parts = re.split(r"[,/\s]+", value.strip()) if isinstance(value, str) else (
+        list(value) if isinstance(value, (tuple, list)) else [value])
+    try:
+        numbers_ms = [float(part) for part in parts if part != ""]
+    except (TypeError, ValueError):
+        raise InputError(expected) from None
+    if not 1 <= len(numbers_ms) <= 2 or not all(math.isfinite(number) for number in numbers_ms):
+        raise InputError(expected)
+    if len(numbers_ms) == 1:
+        numbers_ms = [-abs(numbers_ms[0]), abs(numbers_ms[0])]
+    late, early = sorted(numbers_ms)
+    if late > 0 or early < 0:
+        raise InputError(expected)
+    return (late, early)
+
+
+@dataclass(frozen=True)
+class TimelineOptions(_Validated):
+    """Sync over time: the offset in windows along the video, and the tolerance it is judged by."""
+    segment_s: float = _option(5.0, "the timeline measures the offset in windows of this many seconds",
+                               minimum=0.24)
+    hop_s: float = _option(2.5, "a timeline window starts every this many seconds", above=0)
+    tolerance_ms: tuple = _parsed((-125.0, 45.0), "offsets within this window count as in sync: audio early "
+                                  "up to the + value, late up to the - value (ITU-R BT.1359's +45/-125; "
+                                  "EBU R37 is +40/-60)", tolerance_window, "+45/-125")
 
 
 @dataclass(frozen=True)
