@@ -5,7 +5,7 @@ frames i..i+4), and each window's audio energy; the network is not run again. A 
 `segment_s` seconds starts every `hop_s` seconds; its offset, min dist and confidence are
 those of the reference's summary over the windows that lie wholly inside it.
 
-A segment whose audio is mostly silence (see `SILENCE_DB`) is "no speech": its offset is None
+A segment whose audio is mostly at the noise floor (see `silent_windows`) is "no speech": its offset is None
 and it is not reliable. A segment with speech is reliable when its confidence is at least
 `min_conf`. The verdict is chosen from the reliable segments (see `choose_fit` and `verdict`).
 """
@@ -24,10 +24,14 @@ from syncnet.timeline.fits import Fit, choose_fit
 __all__ = ["Segment", "Timeline", "build_timeline", "check_segment_fits", "FRAME_MS", "VERDICTS"]
 
 FRAME_MS = 1000.0 / FRAME_RATE  # 40 ms: one video frame
-# A window is silent when its log energy is this far below the loud windows' (the 90th
-# percentile of the video's windows); a segment is "no speech" when most of its windows are.
-SILENCE_DB = 30.0
-LOUD_PERCENTILE = 90
+# A window is silent when its audio energy is near the video's noise floor (its quietest
+# windows, the 1st percentile): within FLOOR_MARGIN_DB of it, and at least QUIET_DB below the loud
+# windows (the 90th percentile). A segment is "no speech" when more than SILENT_SHARE of its windows
+# are silent (speech has pauses: a quarter to half of a talking segment's windows can be quiet).
+FLOOR_PERCENTILE, LOUD_PERCENTILE = 1, 90
+FLOOR_MARGIN_DB = 3.0
+QUIET_DB = 6.0
+SILENT_SHARE = 0.75
 VERDICTS = ("in_sync", "constant_offset", "drift", "jumps", "unreliable")
 VERDICT_OF_MODEL = {"constant": "constant_offset", "linear": "drift", "piecewise": "jumps"}
 
@@ -136,12 +140,15 @@ def segment_spans(n_frames, options):
 
 
 def silent_windows(window_energy):
-    """Which windows are silent: log energy SILENCE_DB below the video's loud windows."""
-    energy = np.asarray(window_energy, dtype=np.float64)
+    """Which windows are silent: energy near the video's noise floor and well below its loud
+    windows. The floor is the video's own, not a fixed level, because recordings (and the
+    synthetic world) carry noise and hum whose level varies from file to file."""
+    energy = np.asarray(window_energy, dtype=np.float64)  # natural-log energy: 10 dB = ln 10
     if len(energy) == 0:
         return np.zeros(0, dtype=bool)
-    loud = np.percentile(energy, LOUD_PERCENTILE)
-    return energy < loud - SILENCE_DB * math.log(10) / 10  # natural-log energy: 10 dB = ln 10
+    floor, loud = np.percentile(energy, [FLOOR_PERCENTILE, LOUD_PERCENTILE])
+    decibel = math.log(10) / 10
+    return energy < min(floor + FLOOR_MARGIN_DB * decibel, loud - QUIET_DB * decibel)
 
 
 def subframe_offset(mean_dists, vshift):
@@ -170,7 +177,7 @@ def build_timeline(dists, window_energy, n_frames, vshift, options=TimelineOptio
         if stop <= first:
             continue  # no window of this segment has audio
         summary = summarise(dists[first:stop], vshift)
-        speech = np.mean(silent[first:stop]) < 0.5
+        speech = np.mean(silent[first:stop]) <= SILENT_SHARE
         segments.append(Segment(start_s=start_s, end_s=end_s, offset_frames=summary.offset if speech else None,
                                 min_dist=summary.min_dist, confidence=summary.confidence,
                                 reliable=bool(speech and summary.confidence >= min_conf),
