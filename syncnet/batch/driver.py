@@ -37,7 +37,9 @@ STATE_PREFIX = "batch_state"          # in object storage: one object per video 
 SUMMARY_FILES = ("summary.csv", "summary.json", "summary.parquet")
 DEFAULT_KEEP = ("pyavi", "pycrop", "pywork")
 TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "confidence")
-COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "error")
+# The timeline's column group (syncnet.timeline.Timeline.columns); null in a record made before it.
+TIMELINE_FIELDS = ("offset_ms", "verdict", "drift_ms_per_min", "offset_ms_at_start", "offset_ms_at_end", "n_jumps")
+COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + TIMELINE_FIELDS + ("n_tracks", "status", "error")
 ENGINES = ("local", "ray")
 # The exit status of a batch in which some video failed (0 with --allow_failures).
 EXIT_SOME_FAILED = 3
@@ -315,9 +317,10 @@ def summary_rows(records):
         scored = [track for track in tracks if track["confidence"] is not None]
         if scored:
             best = max(scored, key=lambda track: track["confidence"])
-            video_row.update((name, best[name]) for name in TRACK_FIELDS)
+            video_row.update((name, best.get(name)) for name in TRACK_FIELDS + TIMELINE_FIELDS)
         rows.append(video_row)
-        rows.extend(dict(base, kind="track", status="ok", **{name: track[name] for name in TRACK_FIELDS})
+        rows.extend(dict(base, kind="track", status="ok",
+                         **{name: track.get(name) for name in TRACK_FIELDS + TIMELINE_FIELDS})
                     for track in tracks)
     return rows
 
@@ -325,7 +328,9 @@ def summary_rows(records):
 # The Parquet types of the summary's columns (README, "Batch"); every column may be null.
 SUMMARY_TYPES = {"video": "string", "reference": "string", "kind": "string", "track": "int32",
                  "start_frame": "int32", "end_frame": "int32", "offset": "int32", "min_dist": "float64",
-                 "confidence": "float64", "n_tracks": "int32", "status": "string", "error": "string"}
+                 "confidence": "float64", "offset_ms": "int32", "verdict": "string", "drift_ms_per_min": "float64",
+                 "offset_ms_at_start": "float64", "offset_ms_at_end": "float64", "n_jumps": "int32",
+                 "n_tracks": "int32", "status": "string", "error": "string"}
 MANIFEST_TYPES = {"video": "string", "reference": "string", "decision": "string", "reason": "string",
                   "offset": "int32", "confidence": "float64", "n_tracks": "int32", "output": "string"}
 
