@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ class FaceVideoScore:
     audio_seconds: float
     seconds: float              # compute time, from extraction to the last distance
     window_energy: np.ndarray = None  # per window: mean log energy of its audio (MFCC's energy term)
-    timeline: "Timeline" = None       # sync over time (syncnet.timeline), when it was asked for
+    timeline: Optional[Timeline] = None  # sync over time (syncnet.timeline), when it was asked for
 
     @property
     def lengths_differ(self):

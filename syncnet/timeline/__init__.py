@@ -49,17 +49,21 @@ class Segment:
 
     @property
     def centre_s(self):
+        """The segment's middle, in seconds: where its offset is plotted and fitted."""
         return (self.start_s + self.end_s) / 2
 
     @property
     def speech(self):
+        """False for a segment whose audio is mostly silence."""
         return self.offset_frames is not None
 
     @property
     def offset_ms(self):
+        """The offset in milliseconds (None without speech)."""
         return None if self.offset_frames is None else self.offset_frames * FRAME_MS
 
     def record(self):
+        """The segment as the JSON files hold it."""
         return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
                 "offset_frames": self.offset_frames, "offset_ms": self.offset_ms,
                 "min_dist": _number(self.min_dist), "confidence": _number(self.confidence),
@@ -79,6 +83,7 @@ class Timeline:
 
     @property
     def reliable_segments(self):
+        """The segments the verdict is built on."""
         return [segment for segment in self.segments if segment.reliable]
 
     @property
@@ -88,14 +93,17 @@ class Timeline:
 
     @property
     def offset_ms_at_start(self):
+        """The fit at the first frame, in ms (None when unreliable)."""
         return None if self.fit is None else self.fit.at(0.0) * FRAME_MS
 
     @property
     def offset_ms_at_end(self):
+        """The fit at the last frame, in ms (None when unreliable)."""
         return None if self.fit is None else self.fit.at(self.duration_s) * FRAME_MS
 
     @property
     def jumps_s(self):
+        """The times (s) of the piecewise fit's jumps; empty for other fits."""
         return [] if self.fit is None else list(self.fit.jumps_s)
 
     def record(self):

@@ -41,6 +41,7 @@ class Fit:
 
     @property
     def slope_frames_per_s(self):
+        """The drift: frames per second (0 for constant and piecewise fits)."""
         return self.pieces[0][1]
 
     def delayed(self, start_s):
@@ -67,6 +68,7 @@ def penalised_cost(residuals, n_params):
 
 
 def fit_constant(times, offsets):
+    """The median level."""
     level = float(np.median(offsets))
     return Fit("constant", ((level, 0.0),), (), penalised_cost(offsets - level, 1))
 
