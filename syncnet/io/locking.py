@@ -19,9 +19,10 @@ _held = {}
 
 
 class FolderLock:
-    def __init__(self, folder):
+    def __init__(self, folder, hint="choose another --reference"):
         folder = os.path.abspath(os.fspath(folder))
         self.folder = folder
+        self.hint = hint  # what a refused run is told to do instead of waiting
         self.path = os.path.join(os.path.dirname(folder), f".{os.path.basename(folder)}.lock")
 
     def acquire(self):
@@ -38,7 +39,7 @@ class FolderLock:
             holder = _describe_holder(handle.read())
             handle.close()
             raise InputError(f"{self.folder} is in use by another run ({holder}): wait for it to finish, "
-                             "or choose another --reference") from None
+                             f"or {self.hint}") from None
         except BaseException:
             handle.close()
             raise

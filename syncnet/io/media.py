@@ -304,6 +304,21 @@ class MonoWav:
         self.close()
 
 
+def read_wav(path):
+    """All samples of a 16-bit mono wav, as int16."""
+    with MonoWav(path) as wav:
+        return wav.read(0, wav.n_samples)
+
+
+def write_wav(path, samples, rate=SAMPLE_RATE):
+    """int16 samples as a 16-bit mono PCM wav, complete or not at all."""
+    with atomic_path(path) as temporary, wave.open(temporary, "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(np.asarray(samples, dtype="<i2").tobytes())
+
+
 def convert_video(source, target, alignment=AudioAlignment()):
     """Re-encode to a 25 fps AVI, as run_pipeline's first step does; `alignment` puts the audio
     on the video's timeline (the frames, audio.wav and every crop's audio come from this file)."""
@@ -325,3 +340,14 @@ def mux(video, audio, target, audio_codec="copy"):
     run_ffmpeg(["-i", _file_arg(video), "-i", _file_arg(audio), "-map", "0:v", "-map", "1:a",
                 "-c:v", "copy", "-c:a", audio_codec, _file_arg(target)],
                f"combine {video} with {audio}")
+
+
+def mp3_round_trip(wav, target, folder):
+    """`wav`'s audio through MP3 (libmp3lame, ffmpeg's defaults) and back to 16 kHz mono PCM in
+    `target`, as run_pipeline's conversion to AVI codes it before audio.wav is cut. `folder`
+    holds the MP3 meanwhile."""
+    coded = os.path.join(folder, os.path.splitext(os.path.basename(target))[0] + ".mp3")
+    run_ffmpeg(["-i", _file_arg(wav), "-c:a", "libmp3lame", _file_arg(coded)], f"code {wav} as MP3")
+    run_ffmpeg(["-i", _file_arg(coded), "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
+                _file_arg(target)], f"decode the MP3 of {wav}")
+    os.unlink(coded)

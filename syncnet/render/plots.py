@@ -194,3 +194,48 @@ def plot_speakers(table, path, timelines=()):
     for axes, (entry, start_s, duration_s) in zip(panels[2:], timelines):
         draw_timeline(axes, entry, duration_s, f"Track {entry['track']}: ", start_s, max(n_frames, 1) / rate)
     _save(figure, path)
+
+
+def plot_training(rows, path, margin=None):
+    """syncnet-train's curves.png: the training loss, the validation offset accuracy, and the
+    validation distances and LSE-C, against the step (`rows`: metrics.csv's rows as dicts)."""
+    figure, (losses, accuracy, distances) = _figure(3, [1, 1, 1], (9, 10))
+
+    def series(name):
+        points = [(row["step"], row[name]) for row in rows if row.get(name) not in (None, "")]
+        return np.array(points, dtype=float).T if points else (np.zeros(0), np.zeros(0))
+
+    steps, loss = series("loss")
+    losses.plot(steps, loss, color="C0", alpha=0.6, label="training loss (mean over the rows' steps)")
+    if len(loss) >= 5:
+        width = max(len(loss) // 10, 3)
+        smooth = np.convolve(loss, np.ones(width) / width, mode="valid")
+        losses.plot(steps[width - 1:], smooth, color="C0", label=f"moving mean of {width} rows")
+    losses.set_title("Training loss: it should fall, then flatten")
+    losses.set_ylabel("loss")
+    losses.grid(alpha=0.3)
+    losses.legend(loc="best", fontsize="small")
+
+    for name, label, colour in (("val_within1", "within ±1 frame", "C2"), ("val_exact", "exact", "C1")):
+        steps, values = series(name)
+        accuracy.plot(steps, 100 * values, "o-", color=colour, label=label)
+    accuracy.set_ylim(-5, 105)
+    accuracy.set_title("Validation: held-out clips with known shifts, scored as demo_syncnet.py scores them\n"
+                       "share whose AV offset is found (a model that has not learned stays near 3-10%)")
+    accuracy.set_ylabel("offset found (%)")
+    accuracy.grid(alpha=0.3)
+    accuracy.legend(loc="best", fontsize="small")
+
+    for name, label, colour in (("pos_dist", "distance at the true offset", "C2"),
+                                ("neg_dist", "distance at wrong offsets", "C3"),
+                                ("lse_c", "confidence (LSE-C)", "C4")):
+        steps, values = series(name)
+        distances.plot(steps, values, "o-", color=colour, label=label)
+    if margin is not None:
+        distances.axhline(margin, color="grey", linestyle="--", linewidth=1, label=f"margin {margin:g}")
+    distances.set_title("Validation distances: the true offset's should fall below the others'")
+    distances.set_xlabel("training step")
+    distances.set_ylabel("distance")
+    distances.grid(alpha=0.3)
+    distances.legend(loc="best", fontsize="small")
+    _save(figure, path)

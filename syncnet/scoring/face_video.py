@@ -63,6 +63,20 @@ def _resized(images, resize):
         yield image
 
 
+def decode_face_video(videofile, work_dir, probed=None):
+    """The frames (JPEG files, in order) and 16 kHz mono audio.wav in `work_dir` of a face video,
+    as the demo decodes it: every input the scorer and the trainer read comes through here."""
+    info, alignment = probed or media.require_scorable(videofile)
+    # A 25 fps input is decoded exactly as the reference did; others are resampled to 25 fps.
+    resample = None if info.fps == media.FRAME_RATE else media.FRAME_RATE
+    if resample:
+        log.info("%s is %.3g fps: resampling its frames to 25 fps", videofile, info.fps)
+    media.extract_frames(videofile, work_dir, frame_rate=resample, alignment=alignment)
+    wav_path = os.path.join(work_dir, "audio.wav")
+    media.extract_audio(videofile, wav_path, alignment=alignment)
+    return frame_files(work_dir), wav_path
+
+
 @torch.inference_mode()
 def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, resize=False, quiet=True,
                      probed=None, timeline=None, min_conf=OutputOptions.min_conf):
@@ -75,16 +89,7 @@ def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, 
     score carries the offset over time too, its segments judged reliable from `min_conf`.
     """
     started = time.time()
-    info, alignment = probed or media.require_scorable(videofile)
-    # A 25 fps input is decoded exactly as the reference did; others are resampled to 25 fps.
-    resample = None if info.fps == media.FRAME_RATE else media.FRAME_RATE
-    if resample:
-        log.info("%s is %.3g fps: resampling its frames to 25 fps", videofile, info.fps)
-    media.extract_frames(videofile, work_dir, frame_rate=resample, alignment=alignment)
-    wav_path = os.path.join(work_dir, "audio.wav")
-    media.extract_audio(videofile, wav_path, alignment=alignment)
-
-    frame_paths = frame_files(work_dir)
+    frame_paths, wav_path = decode_face_video(videofile, work_dir, probed)
     if frame_paths:
         _check_face_size(read_image(frame_paths[0]), videofile, resize)
     with media.MonoWav(wav_path) as wav:

@@ -5,7 +5,6 @@ through a temporary folder, and appears complete or not at all.
 """
 import os
 import tempfile
-import wave
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -45,23 +44,6 @@ class ClipTruth:
         save_json(self.faces, json_path)
 
 
-def _write_wav(path, samples):
-    with wave.open(os.fspath(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(media.SAMPLE_RATE)
-        handle.writeframes(samples.astype("<i2").tobytes())
-
-
-def _mp3_round_trip(wav, folder):
-    """The audio through MP3 and back to 16 kHz PCM, as run_pipeline's AVI conversion codes it."""
-    coded, decoded = os.path.join(folder, "audio.mp3"), os.path.join(folder, "audio_mp3.wav")
-    media.run_ffmpeg(["-i", wav, "-c:a", "libmp3lame", coded], "code the synthetic audio as MP3")
-    media.run_ffmpeg(["-i", coded, "-ac", "1", "-ar", str(media.SAMPLE_RATE), "-c:a", "pcm_s16le", decoded],
-                     "decode the synthetic MP3 audio")
-    return decoded
-
-
 def _write_clip(path, frames, size, samples, mp3):
     """Encode `frames` (an iterable of BGR uint8 images of `size` (w, h)) and `samples` into `path`
     (.avi: MPEG-4 video with PCM audio, as run_pipeline's crops; other containers: AAC audio)."""
@@ -73,9 +55,11 @@ def _write_clip(path, frames, size, samples, mp3):
             for image in frames:
                 handle.write(np.ascontiguousarray(image).tobytes())
         wav = os.path.join(folder, "audio.wav")
-        _write_wav(wav, samples)
+        media.write_wav(wav, samples)
         if mp3:
-            wav = _mp3_round_trip(wav, folder)
+            coded = os.path.join(folder, "audio_mp3.wav")
+            media.mp3_round_trip(wav, coded, folder)
+            wav = coded
         audio_codec = "pcm_s16le" if path.lower().endswith(".avi") else "aac"
         with atomic_path(path) as temporary:
             media.run_ffmpeg(["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{size[0]}x{size[1]}",

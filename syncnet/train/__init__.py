@@ -1,0 +1,1 @@
+"""Training and fine-tuning SyncNet: syncnet-train's engine (see docs/training.md)."""
