@@ -14,14 +14,16 @@ import numpy as np
 import pytest
 
 from syncnet.io import media
-from syncnet.options import OutputOptions
 from syncnet.synthetic import constant, jump, linear, make_face_clip
 from tests.helpers import TEST_DEVICE, decoded_audio, run_script, video_packets
 from tests.test_timeline import lag_at
 
 pytestmark = pytest.mark.slow
 
-MIN_CONF = OutputOptions.min_conf
+# The trained test model is far less sure of itself than the official weights (LSE-C about 0.7
+# where syncnet_v2 gives 5 to 8): its 5 s segments with speech score 0.5 to 1.2 and silent ones
+# under 0.05, so reliability is judged at 0.3 instead of the default 3.
+MIN_CONF = 0.3
 SAMPLES_PER_FRAME = 640
 
 
