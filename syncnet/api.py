@@ -18,7 +18,8 @@ import os
 import tempfile
 
 from syncnet.io.layout import Layout, reference_for, scratch_dir
-from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, as_path, with_options
+from syncnet.options import (ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, TimelineOptions, as_path,
+                             with_options)
 from syncnet.scoring.results import TrackResult, VideoResult
 
 __all__ = ["VideoScorer", "score_video", "TrackResult", "VideoResult"]
@@ -75,9 +76,10 @@ class VideoScorer:
     # ------------------------------------------------------------------ the stages
 
     def score_face_video(self, videofile, tmp_dir, reference="demo", scoring=ScoringOptions(), *,
-                         resize=False, quiet=True, probed=None):
+                         resize=False, quiet=True, probed=None, timeline=None, min_conf=OutputOptions.min_conf):
         """demo_syncnet.py: one face video scored in TMP_DIR/REFERENCE (a FaceVideoScore).
-        `probed`: media.require_scorable's answer for the video, when the caller has it."""
+        `probed`: media.require_scorable's answer for the video, when the caller has it.
+        `timeline` (TimelineOptions): also the offset over time, segments reliable from `min_conf`."""
         from syncnet.scoring.face_video import score_face_video
         from syncnet.io.media import require_scorable
 
@@ -86,7 +88,7 @@ class VideoScorer:
         network = self.syncnet
         with scratch_dir(tmp_dir, _name(reference)) as work_dir:
             return score_face_video(network, videofile, work_dir, scoring, resize=resize, quiet=quiet,
-                                    probed=probed)
+                                    probed=probed, timeline=timeline, min_conf=min_conf)
 
     def lip_features(self, videofile, batch_size=ScoringOptions.batch_size):
         """demo_feature.py: the (T-4) x 512 lip features of every 5-frame window."""
@@ -110,16 +112,17 @@ class VideoScorer:
                                  probed=probed)
 
     def score_tracks(self, work_dir, reference, scoring=ScoringOptions(), outputs=OutputOptions(), *,
-                     videofile=None, quiet=True) -> VideoResult:
-        """run_syncnet.py: every cropped track of REFERENCE scored, and its result files written."""
+                     videofile=None, quiet=True, timeline=TimelineOptions()) -> VideoResult:
+        """run_syncnet.py: every cropped track of REFERENCE scored (with its timeline, from the
+        TimelineOptions `timeline`), and its result files written."""
         from syncnet.scoring.tracks import score_tracks
 
         videofile = None if videofile is None else as_path(videofile, "videofile")
         return score_tracks(_layout(work_dir, reference), lambda: self.syncnet, scoring, outputs,
-                            videofile=videofile, quiet=quiet)
+                            videofile=videofile, quiet=quiet, timeline=timeline)
 
     def score(self, path, *, work_dir=None, reference=None, faces=None, reuse_faces=False, pipeline=None,
-              scoring=None, outputs=None, quiet=True, **options) -> VideoResult:
+              scoring=None, outputs=None, timeline=None, quiet=True, **options) -> VideoResult:
         """Score every face track of the video at `path`: run_pipeline.py, then run_syncnet.py.
 
         work_dir: where the intermediate folders go (default: a temporary folder, removed after;
@@ -128,29 +131,31 @@ class VideoScorer:
         faces: detections to use instead of S3FD's, in faces.pckl's format: for each frame of the
             25 fps converted video, a list of {'frame': f, 'bbox': [x1, y1, x2, y2], 'conf': score}.
         reuse_faces: use the faces.pckl of an earlier run in work_dir instead of detecting.
-        pipeline, scoring, outputs: PipelineOptions, ScoringOptions, OutputOptions; or give their
-            fields by name in `options` (min_track=50, vshift=15, ...).
+        pipeline, scoring, outputs, timeline: PipelineOptions, ScoringOptions, OutputOptions,
+            TimelineOptions; or give their fields by name in `options` (min_track=50, vshift=15,
+            segment_s=5, ...).
         """
         from syncnet.io.media import require_scorable
 
-        pipeline, scoring, outputs = _merged_options(pipeline, scoring, outputs, options)
+        pipeline, scoring, outputs, timeline = _merged_options(pipeline, scoring, outputs, timeline, options)
         path = as_path(path, "path")
         reference = _name(reference)
         probed = require_scorable(path)  # before any folder is made
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="syncnet-") as temporary:
                 result = self._score_in(path, temporary, reference or "video", faces, False, pipeline,
-                                        scoring, outputs, quiet, probed)
+                                        scoring, outputs, timeline, quiet, probed)
             return dataclasses.replace(result, files={})
         return self._score_in(path, as_path(work_dir, "work_dir"), reference or reference_for(path), faces,
-                              reuse_faces, pipeline, scoring, outputs, quiet, probed)
+                              reuse_faces, pipeline, scoring, outputs, timeline, quiet, probed)
 
-    def _score_in(self, path, work_dir, reference, faces, reuse_faces, pipeline, scoring, outputs, quiet,
-                  probed):
+    def _score_in(self, path, work_dir, reference, faces, reuse_faces, pipeline, scoring, outputs, timeline,
+                  quiet, probed):
         with Layout(work_dir, reference).lock():
             self.find_tracks(path, work_dir, reference, pipeline, faces=faces, reuse_faces=reuse_faces,
                              quiet=quiet, probed=probed)
-            return self.score_tracks(work_dir, reference, scoring, outputs, videofile=path, quiet=quiet)
+            return self.score_tracks(work_dir, reference, scoring, outputs, videofile=path, quiet=quiet,
+                                     timeline=timeline)
 
 
 def _name(reference):
@@ -162,10 +167,10 @@ def _layout(work_dir, reference):
     return Layout(as_path(work_dir, "work_dir"), _name(reference))
 
 
-def _merged_options(pipeline, scoring, outputs, options):
-    """The three option groups: the instances given (else the defaults), with `options` applied."""
-    return with_options((pipeline or PipelineOptions(), scoring or ScoringOptions(), outputs or OutputOptions()),
-                        options)
+def _merged_options(pipeline, scoring, outputs, timeline, options):
+    """The four option groups: the instances given (else the defaults), with `options` applied."""
+    return with_options((pipeline or PipelineOptions(), scoring or ScoringOptions(), outputs or OutputOptions(),
+                         timeline or TimelineOptions()), options)
 
 
 def score_video(path, *, work_dir=None, reference=None, device="auto", syncnet_model=None,
@@ -175,6 +180,6 @@ def score_video(path, *, work_dir=None, reference=None, device="auto", syncnet_m
     The other arguments are VideoScorer's and VideoScorer.score's. Options are checked before
     any model loads.
     """
-    _merged_options(None, None, None, options)
+    _merged_options(None, None, None, None, options)
     scorer = VideoScorer(device=device, syncnet_model=syncnet_model, s3fd_model=s3fd_model)
     return scorer.score(path, work_dir=work_dir, reference=reference, faces=faces, quiet=quiet, **options)

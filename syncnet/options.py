@@ -8,6 +8,7 @@ import dataclasses
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -23,6 +24,12 @@ def _option(default, help, *, minimum=None, maximum=None, above=None, below=None
 def _choice(default, help, choices):
     """A dataclass field that takes one of `choices`."""
     return field(default=default, metadata={"help": help, "choices": tuple(choices), "kind": str})
+
+
+def _parsed(default, help, parse, shown):
+    """A dataclass field whose value `parse(name, value)` checks and converts (raising InputError);
+    `shown` is the default as a user would type it."""
+    return field(default=default, metadata={"help": help, "parse": parse, "shown": shown})
 
 
 def _range_text(meta):
@@ -84,6 +91,8 @@ class _Validated:
             if "choices" in spec.metadata:
                 if value not in spec.metadata["choices"]:
                     raise InputError(f"--{spec.name} {value!r}: expected one of {', '.join(spec.metadata['choices'])}")
+            elif "parse" in spec.metadata:
+                object.__setattr__(self, spec.name, spec.metadata["parse"](spec.name, value))
             elif "kind" in spec.metadata and not (value is None and spec.default is None):
                 object.__setattr__(self, spec.name, _checked(spec.name, value, spec.metadata))
 
@@ -136,6 +145,36 @@ class BootstrapOptions(_Validated):
     """The bootstrap of syncnet-eval's 95% intervals."""
     seed: int = _option(0, "the bootstrap's random seed", minimum=0, kind=int)
     n_boot: int = _option(10000, "bootstrap resamples", minimum=1, maximum=MAX_BOOT, kind=int)
+def tolerance_window(name, value):
+    """A sync tolerance as (late_ms, early_ms), late <= 0 <= early: from one number N (+-N ms), two
+    numbers, or text such as '+45/-125' or '45,-125' (the order does not matter)."""
+    expected = (f"--{name} {value!r}: expected a tolerance in ms: one number N (meaning -N..+N) or two "
+                "numbers, one >= 0 (audio early) and one <= 0 (audio late), such as +45/-125")
+    parts = re.split(r"[,/\s]+", value.strip()) if isinstance(value, str) else (
+        list(value) if isinstance(value, (tuple, list)) else [value])
+    try:
+        numbers_ms = [float(part) for part in parts if part != ""]
+    except (TypeError, ValueError):
+        raise InputError(expected) from None
+    if not 1 <= len(numbers_ms) <= 2 or not all(math.isfinite(number) for number in numbers_ms):
+        raise InputError(expected)
+    if len(numbers_ms) == 1:
+        numbers_ms = [-abs(numbers_ms[0]), abs(numbers_ms[0])]
+    late, early = sorted(numbers_ms)
+    if late > 0 or early < 0:
+        raise InputError(expected)
+    return (late, early)
+
+
+@dataclass(frozen=True)
+class TimelineOptions(_Validated):
+    """Sync over time: the offset in windows along the video, and the tolerance it is judged by."""
+    segment_s: float = _option(5.0, "the timeline measures the offset in windows of this many seconds",
+                               minimum=0.24)
+    hop_s: float = _option(2.5, "a timeline window starts every this many seconds", above=0)
+    tolerance_ms: tuple = _parsed((-125.0, 45.0), "offsets within this window count as in sync: audio early "
+                                  "up to the + value, late up to the - value (ITU-R BT.1359's +45/-125; "
+                                  "EBU R37 is +40/-60)", tolerance_window, "+45/-125")
 
 
 @dataclass(frozen=True)

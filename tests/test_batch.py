@@ -86,9 +86,9 @@ def read_summary(data_dir):
 def _typed(key, value):
     if value == "":
         return None
-    if key in ("track", "start_frame", "end_frame", "offset", "n_tracks"):
+    if key in ("track", "start_frame", "end_frame", "offset", "n_tracks", "offset_ms", "n_jumps"):
         return int(value)
-    if key in ("min_dist", "confidence"):
+    if key in ("min_dist", "confidence", "drift_ms_per_min", "offset_ms_at_start", "offset_ms_at_end"):
         return float(value)
     return value
 
@@ -134,6 +134,11 @@ def test_summary_rows(first_run, clips):
     assert [(t["track"], t["start_frame"], t["end_frame"]) for t in tracks] == [("0", "0", "49"), ("1", "0", "49")]
     best = max(tracks, key=lambda t: float(t["confidence"]))
     assert {k: video[k] for k in batch.TRACK_FIELDS} == {k: best[k] for k in batch.TRACK_FIELDS}
+    # The timeline's column group: the offset in ms, and a verdict (twoface's 2 s tracks are
+    # shorter than one segment, so theirs is unreliable with no fit).
+    for track in tracks:
+        assert int(track["offset_ms"]) == 40 * int(track["offset"])
+        assert (track["verdict"], track["drift_ms_per_min"], track["n_jumps"]) == ("unreliable", "", "0")
 
     # The numbers are SPEC's summary of the kept activesd.pckl.
     reference = reference_for(clips / "twoface.mp4")

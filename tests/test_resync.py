@@ -106,12 +106,17 @@ def test_run_syncnet_refuses_with_one_line(tmp_path, capsys):
     (["--write_synced", "out.webm"], "must be .avi"),
     (["--offset", "3"], "--offset only applies with --write_synced"),
     (["--plot", "plot.gif"], "the plot must end with .png"),
+    (["--hop_s", "0"], "--hop_s 0: expected a number > 0"),
+    (["--hop_s", "-2"], "--hop_s -2: expected a number > 0"),
+    (["--tolerance_ms", "abc"], "--tolerance_ms 'abc': expected a tolerance in ms"),
+    (["--timeline", "out.txt"], "--timeline out.txt: the timeline is written as JSON"),
 ])
 def test_demo_refuses_bad_options_before_scoring(extra, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         demo_syncnet.main(["--initial_model", str(tmp_path / "missing.model")] + extra)
     assert exit_info.value.code == 1
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0], error
 
 
 @pytest.fixture(scope="module")

@@ -41,9 +41,11 @@ SUMMARY_FILES = ("summary.csv", "summary.json", "summary.parquet")
 PARQUET_LEFT_OUT = "the .parquet tables are left out (the .csv and .json ones are written)"
 DEFAULT_KEEP = ("pyavi", "pycrop", "pywork")
 TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "confidence")
-# reason: why a video has no scored track (syncnet.pipeline.tracking's reasons, or
+# reason: why a video has no scored track (syncnet.pipeline.tracking reasons, or
 # syncnet.scoring.results.CLIP_TOO_SHORT); empty when one is scored.
-COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + ("n_tracks", "status", "reason", "error")
+# The timeline column group (syncnet.timeline.Timeline.columns); null in a record made before it.
+TIMELINE_FIELDS = ("offset_ms", "verdict", "drift_ms_per_min", "offset_ms_at_start", "offset_ms_at_end", "n_jumps")
+COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + TIMELINE_FIELDS + ("n_tracks", "status", "reason", "error")
 ENGINES = ("local", "ray")
 MAX_WORKERS = 4096  # videos at once: one actor slot (or worker process) each
 # The exit status of a batch in which some video failed (0 with --allow_failures).
@@ -342,9 +344,10 @@ def summary_rows(records):
         scored = [track for track in tracks if track["confidence"] is not None]
         if scored:
             best = max(scored, key=lambda track: track["confidence"])
-            video_row.update((name, best[name]) for name in TRACK_FIELDS)
+            video_row.update((name, best.get(name)) for name in TRACK_FIELDS + TIMELINE_FIELDS)
         rows.append(video_row)
-        rows.extend(dict(base, kind="track", status="ok", **{name: track[name] for name in TRACK_FIELDS})
+        rows.extend(dict(base, kind="track", status="ok",
+                         **{name: track.get(name) for name in TRACK_FIELDS + TIMELINE_FIELDS})
                     for track in tracks)
     return rows
 
@@ -352,8 +355,9 @@ def summary_rows(records):
 # The Parquet types of the summary's columns (docs/batch.md, "Summary"); every column may be null.
 SUMMARY_TYPES = {"video": "string", "reference": "string", "kind": "string", "track": "int32",
                  "start_frame": "int32", "end_frame": "int32", "offset": "int32", "min_dist": "float64",
-                 "confidence": "float64", "n_tracks": "int32", "status": "string", "reason": "string",
-                 "error": "string"}
+                 "confidence": "float64", "offset_ms": "int32", "verdict": "string", "drift_ms_per_min": "float64",
+                 "offset_ms_at_start": "float64", "offset_ms_at_end": "float64", "n_jumps": "int32",
+                 "n_tracks": "int32", "status": "string", "reason": "string", "error": "string"}
 MANIFEST_TYPES = {"video": "string", "reference": "string", "decision": "string", "reason": "string",
                   "offset": "int32", "confidence": "float64", "n_tracks": "int32", "output": "string"}
 

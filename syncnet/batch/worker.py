@@ -19,6 +19,8 @@ import tempfile
 import time
 
 from syncnet.io import storage
+from syncnet.io.media import FRAME_RATE
+from syncnet.options import TimelineOptions
 from syncnet.errors import TooShortError, WeightsError, describe_error
 from syncnet.runtime.logs import log_subject
 from syncnet.io.layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
@@ -180,6 +182,15 @@ def _process_video(config, key, attempt):
     return record
 
 
+def summary_fields(record, timeline):
+    """A track's fields in the state record: its offsets.json entry (without the file name),
+    the offset in ms and its timeline's columns (null without a timeline)."""
+    fields = {name: value for name, value in record.items() if name != "file"}
+    fields["offset_ms"] = None if record["offset"] is None else record["offset"] * 1000 // FRAME_RATE
+    fields.update(timeline.columns() if timeline is not None else {})
+    return fields
+
+
 def _score_face_tracks(config, source, work_dir, reference):
     """The whole pipeline and SyncNet (and curation) on a local file; the record's fields, with
     the kept folders published when the video was built away from the data folder."""
@@ -187,7 +198,7 @@ def _score_face_tracks(config, source, work_dir, reference):
         source, work_dir=work_dir, reference=reference, pipeline=config.pipeline, scoring=config.scoring,
         outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
     fields = {"n_frames": result.n_frames, "reason": result.reason,
-              "tracks": [{name: value for name, value in t.record().items() if name != "file"} for t in result.tracks]}
+              "tracks": [summary_fields(t.record(), t.timeline) for t in result.tracks]}
     if config.curate is not None:
         from syncnet.batch.curation import curate
 
@@ -203,12 +214,15 @@ def _score_whole_frames(config, source, reference):
     224x224 and the whole video one track, as Wav2Lip's LRS evaluation does."""
     frames_dir = os.path.join(worker_scratch(config), "frames")
     try:
-        score = scorer_for(config.models).score_face_video(source, frames_dir, reference, config.scoring, resize=True)
+        score = scorer_for(config.models).score_face_video(source, frames_dir, reference, config.scoring, resize=True,
+                                                           timeline=TimelineOptions(),
+                                                           min_conf=config.outputs.min_conf)
     finally:
         remove_owned_dir(os.path.join(frames_dir, reference))
     summary = score.summary
-    return score.n_frames, [{"track": 0, "start_frame": 0, "end_frame": score.n_frames - 1, "offset": summary.offset,
-                             "min_dist": summary.min_dist, "confidence": summary.confidence}]
+    record = {"track": 0, "start_frame": 0, "end_frame": score.n_frames - 1, "offset": summary.offset,
+              "min_dist": summary.min_dist, "confidence": summary.confidence}
+    return score.n_frames, [summary_fields(record, score.timeline)]
 
 
 def new_record(config, key, attempt):

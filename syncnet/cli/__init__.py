@@ -13,7 +13,7 @@ import sys
 
 from syncnet.runtime.devices import CHOICES as DEVICE_CHOICES
 from syncnet.errors import SyncNetError, describe_error
-from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, TimelineOptions
 from syncnet.runtime.logs import debugging, setup_logging
 from syncnet.models.paths import SYNCNET_DEFAULT
 
@@ -41,8 +41,9 @@ def add_options(parser, group, skip=(), unset=False):
         if spec.name in skip:
             continue
         choices = spec.metadata.get("choices")
-        kind = {"choices": choices} if choices else {"type": spec.metadata["kind"]}
-        shown = spec.default if choices else f"{spec.default:g}"
+        parsed = "parse" in spec.metadata  # checked by the dataclass, so argparse passes the text on
+        kind = {"choices": choices} if choices else {"type": str if parsed else spec.metadata["kind"]}
+        shown = spec.default if choices else spec.metadata["shown"] if parsed else f"{spec.default:g}"
         parser.add_argument(f"--{spec.name}", default=None if unset else spec.default,
                             help=spec.metadata["help"] + ("" if unset else f" (default {shown})"), **kind)
 
@@ -64,6 +65,10 @@ def add_model_options(parser):
 
 def add_output_options(parser):
     add_options(parser, OutputOptions)
+
+
+def add_timeline_options(parser):
+    add_options(parser, TimelineOptions)
 
 
 def add_common_options(parser):

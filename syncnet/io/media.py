@@ -76,6 +76,7 @@ class MediaInfo:
     fps: float  # the video stream's nominal rate, 0 when unknown or absent
     width: int = 0  # the video's frame size, 0 when unknown
     height: int = 0
+    duration_s: float = 0.0  # the container's duration, 0 when unknown
 
 
 def probe(path):
@@ -106,8 +107,11 @@ def probe(path):
         fps = float(match.group(1)) if match else 0.0
         size = re.search(r", (\d+)x(\d+)[ ,\[]", video[0] + " ")
         width, height = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
+    duration = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+    duration_s = (int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3))
+                  if duration else 0.0)
     return MediaInfo(has_video=bool(video), has_audio=any(": Audio:" in line for line in streams), fps=fps,
-                     width=width, height=height)
+                     width=width, height=height, duration_s=duration_s)
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,77 @@ def _save(figure, path):
         figure.savefig(temporary)
 
 
-def plot_demo(summary, vshift, title, path):
-    """The 31-point mean distance curve with its minimum, and the framewise confidence over time;
-    returns the matplotlib Figure (already saved to `path`)."""
-    figure, (curve, framewise) = _figure(2, [1, 1], (9, 7.5))
+def _fitted_course(record, duration_s):
+    """(times, offsets in ms) of the fitted line a timeline record describes: a line from its start
+    to its end offset, or steps at its jumps (middle levels: the median of their reliable segments)."""
+    start, end = record["offset_ms_at_start"], record["offset_ms_at_end"]
+    if start is None:
+        return [], []
+    jumps = record["jumps_s"]
+    if not jumps:
+        return [0.0, duration_s], [start, end]
+    bounds = [0.0, *jumps, duration_s]
+    levels = []
+    for index, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        inside = [segment["offset_ms"] for segment in record["segments"] if segment["reliable"]
+                  and lo <= (segment["start_s"] + segment["end_s"]) / 2 < hi]
+        levels.append(start if index == 0 else end if index == len(bounds) - 2
+                      else float(np.median(inside)) if inside else np.nan)
+    times = [time for lo, hi in zip(bounds[:-1], bounds[1:]) for time in (lo, hi)]
+    return times, [level for level in levels for _ in (0, 1)]
+
+
+def draw_timeline(axes, record, duration_s, label="", start_s=0.0, axis_s=None):
+    """The offset-over-time panel of a timeline record (Timeline.record()) of something
+    `duration_s` long that starts `start_s` into an axis of `axis_s` (default duration_s): each
+    segment's offset in ms coloured by its confidence (hollow when unreliable, a grey span when
+    silent), the fitted course, and the tolerance band shaded."""
+    late, early = record["tolerance_ms"]
+    axes.axhspan(late, early, color="C2", alpha=0.15, linewidth=0,
+                 label=f"in sync: {early:+g} / {late:+g} ms (tolerance)")
+    axes.axhline(0, color="grey", linewidth=0.8)
+    segments = record["segments"]
+    spoken = [segment for segment in segments if segment["offset_ms"] is not None]
+    reliable = [segment for segment in spoken if segment["reliable"]]
+    unreliable = [segment for segment in spoken if not segment["reliable"]]
+    if unreliable:
+        axes.scatter([start_s + (segment["start_s"] + segment["end_s"]) / 2 for segment in unreliable],
+                     [segment["offset_ms"] for segment in unreliable], s=36, zorder=3, facecolors="none",
+                     edgecolors="grey", label="segment offset (unreliable: low confidence)")
+    if reliable:
+        points = axes.scatter([start_s + (segment["start_s"] + segment["end_s"]) / 2 for segment in reliable],
+                              [segment["offset_ms"] for segment in reliable], s=36, zorder=3,
+                              c=[segment["confidence"] for segment in reliable], cmap="viridis", vmin=0,
+                              label="segment offset (reliable)")
+        axes.figure.colorbar(points, ax=axes, label="segment confidence", pad=0.01)
+    for segment in segments:
+        if segment["offset_ms"] is None:
+            axes.axvspan(start_s + segment["start_s"], start_s + segment["end_s"], color="lightgrey", alpha=0.3,
+                         linewidth=0)
+    if any(segment["offset_ms"] is None for segment in segments):
+        axes.plot([], [], color="lightgrey", linewidth=6, label="no speech")
+    times, course = _fitted_course(record, duration_s)
+    if times:
+        axes.plot(np.add(times, start_s), course, color="C3", linewidth=1.5, label=f"fit: {record['verdict']}")
+    for jump in record["jumps_s"]:
+        axes.axvline(start_s + jump, color="C3", linestyle=":", linewidth=1)
+    drift = record["drift_ms_per_min"]
+    numbers = "" if drift is None else f", drift {drift:+.1f} ms/min"
+    axes.set_title(f"{label}Offset over time: {record['verdict']}{numbers} "
+                   f"(segments of {record['segment_s']:g} s every {record['hop_s']:g} s)")
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("offset (ms; + = audio early)")
+    axes.set_xlim(0, max(axis_s or duration_s, 1e-3))
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+
+
+def plot_demo(summary, vshift, title, path, timeline=None):
+    """The 31-point mean distance curve with its minimum, the framewise confidence over time, and
+    with a Timeline, the offset over time."""
+    rows = 2 if timeline is None else 3
+    figure, panels = _figure(rows, [1] * rows, (9, 3.75 * rows))
+    curve, framewise = panels[:2]
     figure.suptitle(f"{title}\nAV offset {summary.offset:+d} frames, min dist (LSE-D) "
                     f"{summary.min_dist:.3f}, confidence (LSE-C) {summary.confidence:.3f}")
 
@@ -79,13 +146,18 @@ def plot_demo(summary, vshift, title, path):
     framewise.set_title(f"Confidence over time at offset {summary.offset:+d} "
                         "(higher = lips and audio agree; near 0 = silence or no match)")
     framewise.grid(alpha=0.3)
+    if timeline is not None:
+        draw_timeline(panels[2], timeline.record(), timeline.duration_s)
     _save(figure, path)
     return figure
 
 
-def plot_speakers(table, path):
-    """Each track's per-frame confidence against time, the speaking intervals shaded, and a timeline."""
-    figure, (curves, timeline) = _figure(2, [3, 1], (10, 6.5))
+def plot_speakers(table, path, timelines=()):
+    """Each track's per-frame confidence against time, the speaking intervals shaded, and a timeline;
+    then for each of `timelines`, (timeline.json's entry, the track's start and length in s), its
+    offset over time."""
+    figure, panels = _figure(2 + len(timelines), [3, 1] + [2] * len(timelines), (10, 6.5 + 3.5 * len(timelines)))
+    curves, timeline = panels[:2]
     rate = table["frame_rate"]
     threshold = table["speaker_threshold"]
     tracks = [entry["track"] for entry in table["tracks"]]
@@ -126,6 +198,8 @@ def plot_speakers(table, path):
     timeline.set_xlabel("time (s)")
     for axes in (curves, timeline):
         axes.set_xlim(0, max(n_frames, 1) / rate)
+    for axes, (entry, start_s, duration_s) in zip(panels[2:], timelines):
+        draw_timeline(axes, entry, duration_s, f"Track {entry['track']}: ", start_s, max(n_frames, 1) / rate)
     _save(figure, path)
 
 

@@ -19,8 +19,29 @@ def demo_report(score):
     with np.printoptions(formatter={"float": "{: 0.3f}".format}):
         lines += ["Framewise conf: ", str(score.summary.framewise_conf)]
     lines.append(result_lines(score.summary.offset, score.summary.min_dist, score.summary.confidence))
+    lines.append(offset_ms_line(score.summary.offset))
     lines += edge_warning(score.summary.offset, len(score.summary.mean_dists) // 2)
+    if score.timeline is not None:
+        lines.append(timeline_line(score.timeline))
     return "\n".join(lines)
+
+
+def offset_ms_line(offset):
+    """The offset in milliseconds, after the reference's lines (1 frame = 40 ms)."""
+    way = "audio early" if offset > 0 else "audio late" if offset < 0 else "in step"
+    return f"AV offset (ms): \t{offset * 1000 // FRAME_RATE:+d} ms ({way})"
+
+
+def timeline_line(timeline):
+    """One line on the sync over time: the verdict and the numbers behind it."""
+    reliable, total = len(timeline.reliable_segments), len(timeline.segments)
+    head = f"Timeline: {timeline.verdict} ({reliable} of {total} segments of {timeline.segment_s:g} s reliable"
+    if timeline.fit is None:
+        return head + ")"
+    numbers = (f"offset {timeline.offset_ms_at_start:+.0f} ms at the start, {timeline.offset_ms_at_end:+.0f} ms "
+               f"at the end, drift {timeline.drift_ms_per_min:+.1f} ms/min")
+    jumps = f", jumps at {', '.join(f'{jump:.1f}' for jump in timeline.jumps_s)} s" if timeline.jumps_s else ""
+    return f"{head}; {numbers}{jumps})"
 
 
 def result_lines(offset, min_dist, confidence):
@@ -65,7 +86,9 @@ def track_report(track, crop_path, vshift):
     if not track.scored:
         return f"{crop_path} (frames {track.start_frame}-{track.end_frame}): not scored, no audio for its frames"
     lines = [f"{crop_path} (frames {track.start_frame}-{track.end_frame})",
-             result_lines(track.offset, track.min_dist, track.confidence)]
+             result_lines(track.offset, track.min_dist, track.confidence), offset_ms_line(track.offset)]
+    if track.timeline is not None:
+        lines.append(timeline_line(track.timeline))
     return "\n".join(lines + edge_warning(track.offset, vshift))
 
 

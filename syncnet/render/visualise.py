@@ -92,6 +92,21 @@ def write_visualisation(frame_paths, faces, avi_dir, frame_rate):
     return video_only, video_out
 
 
+def track_timelines(path, tracks):
+    """(timeline.json's entry, start s, length s) of each track with segments; none when the run
+    has no timeline.json (one from before timelines)."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        entries = json.load(handle)["tracks"]
+    chosen = []
+    for entry in entries:
+        frames = tracks[entry["track"]]["track"]["frame"]
+        if entry["segments"]:
+            chosen.append((entry, frames[0] / media.FRAME_RATE, len(frames) / media.FRAME_RATE))
+    return chosen
+
+
 def visualise_run(layout, frame_rate=25):
     """run_visualise.py: video_only.avi, video_out.avi and confidence.png in pyavi/REFERENCE;
     returns their paths."""
@@ -114,5 +129,5 @@ def visualise_run(layout, frame_rate=25):
         with open(needed["speakers.json"], encoding="utf-8") as handle:
             speakers = json.load(handle)
         plot = os.path.join(layout.avi, "confidence.png")
-        plot_speakers(speakers, plot)
+        plot_speakers(speakers, plot, track_timelines(layout.work_file("timeline.json"), tracks))
     return paths + [plot]

@@ -46,8 +46,9 @@ def samples_for_offset(offset, rate):
     return round(offset * rate / media.FRAME_RATE)
 
 
-def write_synced(video, target, offset):
-    """Copy `video` to `target`, its audio delayed by `offset` frames; returns (shift in samples, rate)."""
+def rewrite_audio(video, target, change):
+    """Copy `video` to `target` with its audio replaced by `change(samples, rate)` (same length);
+    the video stream is copied packet for packet. Returns the audio's sample rate."""
     codec = audio_codec_for(target)
     if os.path.abspath(target) == os.path.abspath(video):
         raise InputError(f"{target}: the synced copy would overwrite its input; choose another name")
@@ -59,12 +60,23 @@ def write_synced(video, target, offset):
         from scipy.io import wavfile
 
         rate, samples = wavfile.read(decoded)
-        shift = samples_for_offset(offset, rate)
-        shifted = os.path.join(work, "shifted.wav")
-        wavfile.write(shifted, rate, shift_samples(samples, shift))
+        changed = os.path.join(work, "changed.wav")
+        wavfile.write(changed, rate, change(samples, rate))
         with atomic_path(target) as temporary:
-            media.mux(video, shifted, temporary, audio_codec=codec)
-    return shift, rate
+            media.mux(video, changed, temporary, audio_codec=codec)
+    return rate
+
+
+def write_synced(video, target, offset):
+    """Copy `video` to `target`, its audio delayed by `offset` frames; returns (shift in samples, rate)."""
+    shifts = []
+
+    def shifted(samples, rate):
+        shifts.append(samples_for_offset(offset, rate))
+        return shift_samples(samples, shifts[0])
+
+    rate = rewrite_audio(video, target, shifted)
+    return shifts[0], rate
 
 
 class NoConsensus(InputError):

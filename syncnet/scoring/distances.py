@@ -114,6 +114,14 @@ def audio_batch(span):
     return span.unfold(1, MFCC_PER_WINDOW, MFCC_PER_FRAME).permute(1, 0, 2).unsqueeze(1).contiguous()
 
 
+def window_energy(span):
+    """Each window's mean log energy, from the 13 x (4(N-1)+20) MFCC columns its batch spans:
+    python_speech_features puts each 10 ms frame's log energy in the first row."""
+    return span[0].astype(np.float64)[np.arange(MFCC_PER_WINDOW)
+                                      + MFCC_PER_FRAME * np.arange((span.shape[1] - MFCC_PER_WINDOW)
+                                                                   // MFCC_PER_FRAME + 1)[:, None]].mean(1)
+
+
 class ShiftedDistances:
     """Distances between each video feature and the audio features up to vshift windows away.
 

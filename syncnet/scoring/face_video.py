@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -15,10 +16,11 @@ import torch
 from syncnet.io import media
 from syncnet.errors import InputError, TooShortError
 from syncnet.io.frames import frame_files, read_image, read_images, read_video
-from syncnet.options import ScoringOptions
+from syncnet.options import OutputOptions, ScoringOptions
 from syncnet.runtime.progress import progress_bar
 from syncnet.scoring.distances import (ShiftedDistances, StreamedMfcc, SyncSummary, audio_batch, lip_batches, summarise,
-                      window_columns, window_count)
+                      window_columns, window_count, window_energy)
+from syncnet.timeline import Timeline, build_timeline
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ class FaceVideoScore:
     n_frames: int               # 25 fps frames decoded
     audio_seconds: float
     seconds: float              # compute time, from extraction to the last distance
+    window_energy: np.ndarray = None  # per window: mean log energy of its audio (MFCC's energy term)
+    timeline: Optional[Timeline] = None  # sync over time (syncnet.timeline), when it was asked for
 
     @property
     def lengths_differ(self):
@@ -76,13 +80,14 @@ def decode_face_video(videofile, work_dir, probed=None):
 
 @torch.inference_mode()
 def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, resize=False, quiet=True,
-                     probed=None):
+                     probed=None, timeline=None, min_conf=OutputOptions.min_conf):
     """Offset, LSE-D and LSE-C of one face video, as the reference demo computes them.
 
     `network` is a loaded syncnet.models.inference.InferenceSyncNet; `work_dir` an empty folder the
     caller owns, for the extracted frames and audio. `resize` scores a video of any frame size
     by resizing each frame to 224x224 instead of refusing it. `probed` is media.require_scorable's
-    answer for the video, when the caller has it already.
+    answer for the video, when the caller has it already. With `timeline` (TimelineOptions) the
+    score carries the offset over time too, its segments judged reliable from `min_conf`.
     """
     started = time.time()
     frame_paths, wav_path = decode_face_video(videofile, work_dir, probed)
@@ -99,23 +104,29 @@ def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, 
                              f"beyond {n_windows - 1} frames compare nothing; use --vshift {n_windows - 1} "
                              "or less")
         frames = _resized(read_images(frame_paths), resize)
-        dists = _distances(network, frames, StreamedMfcc(wav.read, wav.n_samples), n_windows, options, quiet)
+        dists, energy = _distances(network, frames, StreamedMfcc(wav.read, wav.n_samples), n_windows, options,
+                                   quiet)
+    sync_timeline = None if timeline is None else build_timeline(dists, energy, len(frame_paths), options.vshift,
+                                                                 timeline, min_conf)
     return FaceVideoScore(video=os.fspath(videofile), summary=summarise(dists, options.vshift), dists=dists,
                           n_frames=len(frame_paths), audio_seconds=audio_seconds,
-                          seconds=time.time() - started)
+                          seconds=time.time() - started, window_energy=energy, timeline=sync_timeline)
 
 
 def _distances(network, frames, coefficients, n_windows, options, quiet):
-    """Window by window, batch by batch: frames, their MFCC span, both networks, distances."""
+    """Window by window, batch by batch: frames, their MFCC span, both networks; the distances and
+    each window's audio energy (the mean of its MFCC's first row, which is log energy)."""
     distances = ShiftedDistances(options.vshift)
+    energy = []
     with progress_bar(n_windows, "scoring windows", "window", quiet) as bar:
         for first, lips in lip_batches(frames, options.batch_size, n_windows):
             span = coefficients.columns(*window_columns(first, len(lips)))
             lip_feats = network.forward_lip(lips.to(network.device))
             aud_feats = network.forward_aud(audio_batch(span).to(network.device))
             distances.add(lip_feats.float().cpu(), aud_feats.float().cpu())
+            energy.append(window_energy(span))
             bar.update(len(lips))
-    return distances.finish()
+    return distances.finish(), np.concatenate(energy)
 
 
 @torch.inference_mode()

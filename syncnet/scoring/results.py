@@ -15,6 +15,7 @@ from syncnet.io.fileio import save_json, save_pickle, save_text
 from syncnet.io.layout import crop_name
 from syncnet.scoring.distances import track_frame_confidence
 from syncnet.scoring.speakers import speakers_document
+from syncnet.timeline import Timeline
 
 OFFSETS_HEADER = "file\toffset\tmin_dist\tconfidence\n"
 # Why a video with face tracks has no score: every track's audio ended before one 5-frame window.
@@ -33,6 +34,7 @@ class TrackResult:
     boxes: np.ndarray              # len(frames) x 4 face box (x1, y1, x2, y2) in each frame, in pixels
     frame_confidence: np.ndarray   # per frame of the track, as run_visualise.py colours the box
     dists: np.ndarray              # windows x (2*vshift+1) distances, as stored in activesd.pckl
+    timeline: Optional[Timeline] = None  # the offset over time (syncnet.timeline); None when unscored
 
     @property
     def start_frame(self):
@@ -79,9 +81,9 @@ def _number(value):
     return None if value is None or math.isnan(value) else float(value)
 
 
-def track_result(index, entry, summary, dists, file=None):
+def track_result(index, entry, summary, dists, file=None, timeline=None):
     """A TrackResult from a tracks.pckl entry and its SyncSummary (None when it could not be
-    scored); `file` is its crop's name (default the reference's %05d.avi)."""
+    scored) and Timeline; `file` is its crop's name (default the reference's %05d.avi)."""
     frames = np.asarray(entry["track"]["frame"])
     return TrackResult(
         track=index, file=file or crop_name(index),
@@ -89,7 +91,7 @@ def track_result(index, entry, summary, dists, file=None):
         min_dist=summary.min_dist if summary is not None else math.nan,
         confidence=summary.confidence if summary is not None else math.nan,
         frames=frames, boxes=np.asarray(entry["track"]["bbox"]),
-        frame_confidence=track_frame_confidence(dists, len(frames)), dists=dists)
+        frame_confidence=track_frame_confidence(dists, len(frames)), dists=dists, timeline=timeline)
 
 
 def offsets_text(tracks):
@@ -101,8 +103,15 @@ def offsets_text(tracks):
     return OFFSETS_HEADER + rows
 
 
+def timeline_document(tracks):
+    """timeline.json: each scored track's timeline (docs/timeline.md), named by track and file."""
+    return {"tracks": [{"track": track.track, "file": track.file, **track.timeline.record()}
+                       for track in tracks if track.timeline is not None]}
+
+
 def write_results(work_dir, result, speaker_threshold):
-    """activesd.pckl, offsets.txt, offsets.json and speakers.json in `work_dir`; returns their paths.
+    """activesd.pckl, offsets.txt, offsets.json, speakers.json and timeline.json in `work_dir`;
+    returns their paths.
 
     Everything is computed before the first file is written, so a failure leaves none half-made.
     """
@@ -112,10 +121,12 @@ def write_results(work_dir, result, speaker_threshold):
         "offsets.json": {"videofile": result.video, "reference": result.reference,
                          "tracks": [track.record() for track in result.tracks]},
         "speakers.json": speakers_document(result.tracks, result.n_frames, speaker_threshold),
+        "timeline.json": timeline_document(result.tracks),
     }
     paths = {name: os.path.join(work_dir, name) for name in documents}
     save_pickle(documents["activesd.pckl"], paths["activesd.pckl"])
     save_text(documents["offsets.txt"], paths["offsets.txt"])
     save_json(documents["offsets.json"], paths["offsets.json"])
     save_json(documents["speakers.json"], paths["speakers.json"])
+    save_json(documents["timeline.json"], paths["timeline.json"])
     return paths

@@ -1,7 +1,8 @@
 """run_syncnet's stage: SyncNet on every face track that run_pipeline cropped, and the results written.
 
 It reads what a completed run_pipeline left (pipeline.json, tracks.pckl and pycrop/), scores
-each crop as the demo does, and writes activesd.pckl, offsets.txt/json and speakers.json from
+each crop as the demo does, and writes activesd.pckl, offsets.txt/json, speakers.json and
+timeline.json from
 one set of TrackResults.
 """
 import dataclasses
@@ -15,7 +16,7 @@ from syncnet.scoring.face_video import score_face_video
 from syncnet.io.fileio import load_pickle
 from syncnet.io.layout import fresh_owned_dir, remove_owned_dir
 from syncnet.io.locking import FolderLock
-from syncnet.options import OutputOptions, ScoringOptions
+from syncnet.options import OutputOptions, ScoringOptions, TimelineOptions
 from syncnet.scoring.results import CLIP_TOO_SHORT, VideoResult, track_result, write_results
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,13 @@ def unscored_reason(record, results):
 
 
 def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOptions(), *,
-                 videofile=None, quiet=True):
+                 videofile=None, quiet=True, timeline=TimelineOptions()):
     """Score every track of `layout`; returns the VideoResult, with the result files written.
 
     `get_network()` gives the loaded SyncNet (syncnet.models.inference.InferenceSyncNet); it is called
     only when there is a track to score. A track whose audio ended before it had any window
-    to score is kept, unscored (NaN), with a warning.
+    to score is kept, unscored (NaN), with a warning. Each scored track carries its timeline
+    (`timeline`, TimelineOptions; a track shorter than one segment has none, verdict unreliable).
     """
     with layout.lock(), FolderLock(layout.tmp):
         record, layout, tracks = read_tracks(layout, "run_syncnet.py")
@@ -63,12 +65,13 @@ def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOp
             crop = layout.crop_file(index)
             scratch = fresh_owned_dir(layout.tmp, "choose another --data_dir or --reference")
             try:
-                score = score_face_video(get_network(), crop, scratch, scoring, quiet=quiet)
-                summary, dists = score.summary, score.dists
+                score = score_face_video(get_network(), crop, scratch, scoring, quiet=quiet, timeline=timeline,
+                                         min_conf=outputs.min_conf)
+                summary, dists, sync_timeline = score.summary, score.dists, score.timeline
             except TooShortError as error:
                 log.warning("track %d is not scored: %s", index, error)
-                summary, dists = None, np.zeros((0, 2 * scoring.vshift + 1), dtype=np.float32)
-            results.append(track_result(index, entry, summary, dists, os.path.basename(crop)))
+                summary, dists, sync_timeline = None, np.zeros((0, 2 * scoring.vshift + 1), dtype=np.float32), None
+            results.append(track_result(index, entry, summary, dists, os.path.basename(crop), sync_timeline))
         remove_owned_dir(layout.tmp)
         if not tracks:
             log.warning("no face tracks in %s: writing empty results", layout.crop)
