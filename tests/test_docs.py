@@ -19,10 +19,6 @@ from tests.helpers import REPO_ROOT, need, shared_dir
 PAGES = sorted([REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md")])
 RUN_MARK = "<!-- docs-test: run -->"
 FENCE = re.compile(r"(?P<mark><!-- docs-test: run -->\n)?```bash\n(?P<body>.*?)^\s*```", re.S | re.M)
-# Pages and commands that other branches are adding: the README already shows them. Each is
-# checked like the others as soon as it exists (delete its name here once it has landed).
-PENDING_COMMANDS = set()
-PENDING_PAGES = {"docs/timeline.md"}
 
 SCRIPTS = {name: target.split(":")[0] for name, target in
            tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"].items()}
@@ -71,8 +67,7 @@ def parser_and_args(command):
 
 
 EXAMPLES = [(str(page), command) for page, block in bash_blocks() for command in commands(block)
-            if (parser_and_args(command)[0] is not None or command[0].startswith("syncnet-"))
-            and not (command[0] in PENDING_COMMANDS and command[0] not in SCRIPTS)]
+            if parser_and_args(command)[0] is not None or command[0].startswith("syncnet-")]
 
 
 def test_the_examples_are_found():
@@ -101,7 +96,7 @@ def test_local_links_of_the_readme_and_the_docs_exist():
     for page in PAGES:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
             path = (page.parent / target).resolve()
-            if not path.exists() and str(path.relative_to(REPO_ROOT)) not in PENDING_PAGES:
+            if not path.exists():
                 broken.append(f"{page.relative_to(REPO_ROOT)} -> {target}")
     assert not broken
 
