@@ -19,15 +19,21 @@ pytestmark = pytest.mark.slow
 SPEAKER, SHIFT = 1, 5
 
 
-def _scene(tmp_path, name, seed, offset=0):
-    """A two-face scene clip (the right-hand face speaks), its boxes, and a run_pipeline run of it
-    with those boxes under tmp_path/work, named as syncnet-batch names it."""
+def _scene(tmp_path, name, seed, s3fd, offset=0):
+    """A two-face scene clip (the right-hand face speaks), and a run_pipeline run of it with its
+    true boxes under tmp_path/work, named as syncnet-batch names it."""
     truth = make_scene_clip(tmp_path / "clips" / f"{name}.mp4", seconds=8.0, seed=seed, speaker=SPEAKER,
                             offset=constant(offset))
-    truth.write_faces(tmp_path / f"{name}_faces.json")
     work, reference = tmp_path / "work", reference_for(truth.path)
-    run_script("run_pipeline.py", "--videofile", truth.path, "--data_dir", work, "--reference", reference,
-               "--faces", tmp_path / f"{name}_faces.json", cwd=tmp_path)
+    common = ["--videofile", truth.path, "--data_dir", work, "--reference", reference, "--s3fd_model", s3fd]
+    # A first run only to learn how many pyframes the conversion makes: it repeats the first
+    # frames (SPEC, run_pipeline step 2), and --faces must list every pyframe.
+    run_script("run_pipeline.py", *common, cwd=tmp_path, check=False)
+    n_pyframes = len(list((work / "pyframes" / reference).glob("*.jpg")))
+    lead = n_pyframes - len(truth.faces)
+    faces = [[dict(face, frame=frame) for face in truth.faces[max(0, frame - lead)]] for frame in range(n_pyframes)]
+    (tmp_path / f"{name}_faces.json").write_text(json.dumps(faces))
+    run_script("run_pipeline.py", *common, "--faces", tmp_path / f"{name}_faces.json", cwd=tmp_path)
     return truth, work, reference
 
 
@@ -48,8 +54,8 @@ def _speaking_sides(work, reference, model, tmp_path):
     return document, [_track_side(work, reference, track) for track in spoken]
 
 
-def test_the_pipeline_names_the_speaking_face(trained_syncnet, syncnet_weights, tmp_path):
-    truth, work, reference = _scene(tmp_path, "talk", seed=31)
+def test_the_pipeline_names_the_speaking_face(trained_syncnet, syncnet_weights, s3fd_weights, tmp_path):
+    truth, work, reference = _scene(tmp_path, "talk", seed=31, s3fd=s3fd_weights)
     document, sides = _speaking_sides(work, reference, trained_syncnet, tmp_path)
     assert len(document["tracks"]) == 2
     frames = len(document["frames"])
@@ -73,8 +79,8 @@ def _curate(videos, work, model, s3fd, out, *extra):
 
 def test_curation_keeps_the_in_sync_clip_and_resyncs_the_shifted_one_to_the_truth(trained_syncnet, syncnet_weights,
                                                                                   s3fd_weights, tmp_path):
-    synced, work, _ = _scene(tmp_path, "synced", seed=41)
-    shifted, _, _ = _scene(tmp_path, "shifted", seed=42, offset=SHIFT)
+    synced, work, _ = _scene(tmp_path, "synced", seed=41, s3fd=s3fd_weights)
+    shifted, _, _ = _scene(tmp_path, "shifted", seed=42, s3fd=s3fd_weights, offset=SHIFT)
     videos = [synced.path, shifted.path]
     manifest = _curate(videos, work, trained_syncnet, s3fd_weights, tmp_path / "kept")
     assert manifest["synced.mp4"]["decision"] == "kept" and int(manifest["synced.mp4"]["offset"]) == 0
@@ -123,6 +129,8 @@ def test_eval_ranks_an_in_sync_set_above_an_out_of_sync_set(which, trained_syncn
     in_sync = _evaluate(_face_set(tmp_path / "good", seeds, 0), tmp_path / "eval_good", model, tmp_path)
     off = _evaluate(_face_set(tmp_path / "bad", seeds, 25), tmp_path / "eval_bad", model, tmp_path)
     difference = _compare(tmp_path / "eval_good", tmp_path / "eval_bad", tmp_path)
-    ranked = (in_sync["lse_c"]["mean"] > off["lse_c"]["mean"] + 1 and in_sync["lse_d"]["mean"] < off["lse_d"]["mean"]
+    # The synthetic-world model's confidences run about a tenth of the official weights' (in
+    # sync about 0.9 here), so the ranking is judged by ratio and by the paired interval.
+    ranked = (in_sync["lse_c"]["mean"] > 1.5 * off["lse_c"]["mean"] and in_sync["lse_d"]["mean"] < off["lse_d"]["mean"]
               and difference["lse_c"]["ci95"][1] < 0 < difference["lse_d"]["ci95"][0])
     assert ranked == (which == "trained"), (in_sync["lse_c"], off["lse_c"], difference)
