@@ -94,5 +94,4 @@ def test_ray_train_on_two_nodes_keeps_replicas_identical_and_matches_one_process
     assert first == second
     assert _digest(torch.load(on_ray.model, weights_only=True)) != _digest(torch.load(trained_syncnet,
                                                                                        weights_only=True))
-    assert alone.metrics["val_within1"] >= 0.9
     assert abs(on_ray.metrics["val_within1"] - alone.metrics["val_within1"]) <= 1 / 6
