@@ -9,6 +9,7 @@ repaired audio with the source (no residual beyond one frame), the decoded lengt
 video packets' checksums read by stream copy.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def clips(tmp_path_factory):
 
 def demo(model, video, work, *extra):
     """demo_syncnet.py --timeline on `video`; returns (stdout, the timeline JSON)."""
-    timeline = work / f"{video.stem}.timeline.json"
+    timeline = work / f"{Path(video).stem}.timeline.json"  # ClipTruth.path is a str
     result = run_script("demo_syncnet.py", "--initial_model", model, "--videofile", video, "--tmp_dir", work / "tmp",
                         "--device", TEST_DEVICE, "--quiet", "--min_conf", MIN_CONF, "--timeline", timeline, *extra,
                         cwd=work)
