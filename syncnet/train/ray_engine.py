@@ -8,7 +8,6 @@ every node mounts at the same path (NFS and the like); Ray Train asks the same o
 storage, DIR/ray.
 """
 import json
-import logging
 import os
 import threading
 
@@ -16,8 +15,6 @@ from syncnet.batch.driver import RayOptions
 from syncnet.batch.ray_engine import connect
 from syncnet.errors import InputError, one_line
 from syncnet.runtime import extras
-
-log = logging.getLogger(__name__)
 
 FEATURE = "--engine ray"
 RAY_STORAGE = "ray"   # Ray Train's own records, under DIR
