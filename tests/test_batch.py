@@ -277,3 +277,20 @@ def test_a_workers_lines_name_its_video(clips, weights, tmp_path, capsys):
     assert all(re.match(rf"syncnet-batch: (INFO|WARNING): {re.escape(video)}: ", line)
                for line in lines[:-1] if "converting" not in line), lines
     assert lines[-1] == "syncnet-batch: INFO: outside any video"
+
+
+def test_diagnostics_follow_stderr_after_it_is_redirected():
+    """A command set up once and run again under another stderr (a test's capture, a
+    redirect_stderr block) writes its lines there, never to the stream it first saw, closed since."""
+    import contextlib
+    import io
+
+    from syncnet.runtime.logs import setup_logging
+
+    first, second = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(first):
+        setup_logging("syncnet-train")
+    first.close()
+    with contextlib.redirect_stderr(second):
+        logging.getLogger("syncnet.train").info("after the first stream closed")
+    assert second.getvalue() == "syncnet-train: INFO: after the first stream closed\n"

@@ -30,6 +30,23 @@ def _with_subject(record):
     return True
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A handler on sys.stderr as it is when each line is written, not when the handler was made:
+    a later redirection (contextlib.redirect_stderr, a test's capture that has since closed) is
+    followed instead of writing to a closed stream."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _):
+        pass
+
+
 def setup_logging(prog, quiet=False, debug=False):
     """Diagnostics go to stderr as `prog: LEVEL: message`: info and up, warnings only when quiet."""
     global _log_handler, _program
@@ -37,7 +54,7 @@ def setup_logging(prog, quiet=False, debug=False):
     root = logging.getLogger()
     if _log_handler is not None:
         root.removeHandler(_log_handler)
-    _log_handler = logging.StreamHandler(sys.stderr)
+    _log_handler = _CurrentStderr()
     _log_handler.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(subject)s%(message)s"))
     _log_handler.addFilter(lambda record: record.levelno >= logging.WARNING
                            or record.name.split(".")[0] in OWN_LOGGERS)
