@@ -245,6 +245,7 @@ def s3_server(monkeypatch):
         server.stop()
 
 
+@pytest.mark.extras("s3")
 @pytest.mark.parametrize("key", ["in/../clip.mp4", "a/./b.mp4", "a//b.mp4", "x/..", "..hidden/.."])
 def test_object_keys_are_used_exactly_as_written(key, s3_server, tmp_path):
     """S3 allows '.', '..' and empty segments; a path library resolves them to another key."""
@@ -261,6 +262,7 @@ def test_object_keys_are_used_exactly_as_written(key, s3_server, tmp_path):
     assert storage.stat(uri) == (None, None)
 
 
+@pytest.mark.extras("s3")
 @pytest.mark.parametrize("uri", ["s3://videos", "s3://videos/", "s3://videos/in/"])
 def test_a_bucket_or_prefix_where_an_object_is_needed_is_one_line(uri, s3_server, tmp_path):
     for operation in (storage.stat, storage.read_bytes, lambda u: storage.write_bytes(u, b"x"), storage.remove,
@@ -334,6 +336,7 @@ def _batch(*args, cwd, env=None, weights):
                    "cpu", "--workers", "1", cwd=cwd, env=env)
 
 
+@pytest.mark.extras("s3")
 @pytest.mark.slow
 def test_an_unwritable_output_is_refused_before_the_first_video(small_clip, tmp_path, s3_server, syncnet_weights,
                                                                  s3fd_weights):
@@ -357,6 +360,7 @@ def test_an_unwritable_output_is_refused_before_the_first_video(small_clip, tmp_
         assert_refused(compare, f"--out {read_only / 'cmp'}", "cannot write there")
 
 
+@pytest.mark.extras("s3")
 @pytest.mark.slow
 def test_object_storage_inputs_a_bucket_line_fails_its_row_and_dotted_keys_compare(tmp_path, s3_server,
                                                                                   syncnet_weights, s3fd_weights):
