@@ -15,13 +15,13 @@ from typing import Optional
 from syncnet.errors import InputError
 
 
-def _option(default, help, *, minimum=None, maximum=None, above=None, below=None, kind=float):
+def option(default, help, *, minimum=None, maximum=None, above=None, below=None, kind=float):
     """A dataclass field with its help text and the range a value must lie in."""
     limits = {"minimum": minimum, "maximum": maximum, "above": above, "below": below, "kind": kind}
     return field(default=default, metadata={"help": help, **limits})
 
 
-def _choice(default, help, choices):
+def choice(default, help, choices):
     """A dataclass field that takes one of `choices`."""
     return field(default=default, metadata={"help": help, "choices": tuple(choices), "kind": str})
 
@@ -82,7 +82,7 @@ def _checked(name, value, meta):
     return value
 
 
-class _Validated:
+class Validated:
     """Checks every field on construction; values are stored as the field's type."""
 
     def __post_init__(self):
@@ -104,34 +104,34 @@ CONTAINERS = ("avi", "mp4")
 
 
 @dataclass(frozen=True)
-class PipelineOptions(_Validated):
+class PipelineOptions(Validated):
     """run_pipeline's face-track steps, with the reference's defaults."""
-    facedet_scale: float = _option(0.25, "frames are resized by this factor for face detection",
+    facedet_scale: float = option(0.25, "frames are resized by this factor for face detection",
                                    above=0, maximum=4)
-    facedet_conf: float = _option(0.9, "face detections need a score above this (the reference's 0.9)",
+    facedet_conf: float = option(0.9, "face detections need a score above this (the reference's 0.9)",
                                   minimum=0, below=1)
-    crop_scale: float = _option(0.40, "margin added around the face box when cropping", minimum=0, maximum=4)
-    min_track: int = _option(100, "a track needs more detections than this (frames)", minimum=0, kind=int)
-    frame_rate: int = _option(25, "frame rate of the face crops", minimum=1, maximum=1000, kind=int)
-    num_failed_det: int = _option(25, "frames without a detection that a track may bridge", minimum=0, kind=int)
-    min_face_size: int = _option(100, "mean face size a track needs (pixels)", minimum=0, kind=int)
-    container: str = _choice("avi", "the converted video and the face crops: avi (the reference's: XVID crops with "
+    crop_scale: float = option(0.40, "margin added around the face box when cropping", minimum=0, maximum=4)
+    min_track: int = option(100, "a track needs more detections than this (frames)", minimum=0, kind=int)
+    frame_rate: int = option(25, "frame rate of the face crops", minimum=1, maximum=1000, kind=int)
+    num_failed_det: int = option(25, "frames without a detection that a track may bridge", minimum=0, kind=int)
+    min_face_size: int = option(100, "mean face size a track needs (pixels)", minimum=0, kind=int)
+    container: str = choice("avi", "the converted video and the face crops: avi (the reference's: XVID crops with "
                              "PCM audio) or mp4 (LatentSync's evaluation: mp4v crops with AAC audio)", CONTAINERS)
 
 
 @dataclass(frozen=True)
-class ScoringOptions(_Validated):
+class ScoringOptions(Validated):
     """SyncNet's evaluation of a face video, with the reference's defaults."""
-    batch_size: int = _option(20, "windows per network batch", minimum=1, maximum=100000, kind=int)
-    vshift: int = _option(15, "offsets tried: -vshift..+vshift frames", minimum=0, maximum=10000, kind=int)
+    batch_size: int = option(20, "windows per network batch", minimum=1, maximum=100000, kind=int)
+    vshift: int = option(15, "offsets tried: -vshift..+vshift frames", minimum=0, maximum=10000, kind=int)
 
 
 @dataclass(frozen=True)
-class OutputOptions(_Validated):
+class OutputOptions(Validated):
     """What run_syncnet derives from the scores: the consensus offset and who speaks when."""
-    min_conf: float = _option(3.0, "tracks with at least this confidence vote on the consensus offset "
+    min_conf: float = option(3.0, "tracks with at least this confidence vote on the consensus offset "
                               "(0: every scored track)", minimum=0)
-    speaker_threshold: float = _option(
+    speaker_threshold: float = option(
         3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
 
 
@@ -141,10 +141,10 @@ MAX_BOOT = 1_000_000
 
 
 @dataclass(frozen=True)
-class BootstrapOptions(_Validated):
+class BootstrapOptions(Validated):
     """The bootstrap of syncnet-eval's 95% intervals."""
-    seed: int = _option(0, "the bootstrap's random seed", minimum=0, kind=int)
-    n_boot: int = _option(10000, "bootstrap resamples", minimum=1, maximum=MAX_BOOT, kind=int)
+    seed: int = option(0, "the bootstrap's random seed", minimum=0, kind=int)
+    n_boot: int = option(10000, "bootstrap resamples", minimum=1, maximum=MAX_BOOT, kind=int)
 def tolerance_window(name, value):
     """A sync tolerance as (late_ms, early_ms), late <= 0 <= early: from one number N (+-N ms), two
     numbers, or text such as '+45/-125' or '45,-125' (the order does not matter)."""
@@ -167,11 +167,11 @@ def tolerance_window(name, value):
 
 
 @dataclass(frozen=True)
-class TimelineOptions(_Validated):
+class TimelineOptions(Validated):
     """Sync over time: the offset in windows along the video, and the tolerance it is judged by."""
-    segment_s: float = _option(5.0, "the timeline measures the offset in windows of this many seconds",
+    segment_s: float = option(5.0, "the timeline measures the offset in windows of this many seconds",
                                minimum=0.24)
-    hop_s: float = _option(2.5, "a timeline window starts every this many seconds", above=0)
+    hop_s: float = option(2.5, "a timeline window starts every this many seconds", above=0)
     tolerance_ms: tuple = _parsed((-125.0, 45.0), "offsets within this window count as in sync: audio early "
                                   "up to the + value, late up to the - value (ITU-R BT.1359's +45/-125; "
                                   "EBU R37 is +40/-60)", tolerance_window, "+45/-125")

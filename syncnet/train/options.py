@@ -7,7 +7,7 @@ negatives per positive, the share of negatives from other clips, Adam and its ra
 """
 from dataclasses import dataclass
 
-from syncnet.options import _Validated, _choice, _option
+from syncnet.options import Validated, choice, option
 
 LOSSES = ("contrastive", "bce")
 ENGINES = ("local", "ray")  # local: this process, or each of torchrun's; ray: Ray Train workers
@@ -17,51 +17,51 @@ SWITCH = ("off", "on")
 
 
 @dataclass(frozen=True)
-class TrainOptions(_Validated):
+class TrainOptions(Validated):
     """How syncnet-train trains: steps, batches, loss, negatives, augmentation and validation."""
-    max_steps: int = _option(2000, "training steps (one step = one batch of lip windows)", minimum=1,
+    max_steps: int = option(2000, "training steps (one step = one batch of lip windows)", minimum=1,
                              kind=int)
-    epochs: float = _option(0.0, "train for this many passes over the training windows instead of "
+    epochs: float = option(0.0, "train for this many passes over the training windows instead of "
                                  "--max_steps (0: use --max_steps)", minimum=0)
-    batch_size: int = _option(16, "lip windows per step (split across processes under torchrun)", minimum=1,
+    batch_size: int = option(16, "lip windows per step (split across processes under torchrun)", minimum=1,
                               maximum=4096, kind=int)
-    lr: float = _option(3e-4, "Adam's learning rate", above=0, maximum=1)
-    seed: int = _option(0, "seeds the split, the batches, the negatives, the augmentation and the initial "
+    lr: float = option(3e-4, "Adam's learning rate", above=0, maximum=1)
+    seed: int = option(0, "seeds the split, the batches, the negatives, the augmentation and the initial "
                            "weights", minimum=0, kind=int)
-    workers: int = _option(0, "processes that build batches beside training (0: in the training process)",
+    workers: int = option(0, "processes that build batches beside training (0: in the training process)",
                            minimum=0, maximum=64, kind=int)
-    loss: str = _choice("contrastive", "contrastive: the paper's, on the Euclidean distance the scorer uses; "
+    loss: str = choice("contrastive", "contrastive: the paper's, on the Euclidean distance the scorer uses; "
                         "bce: Wav2Lip's binary cross-entropy on the cosine of ReLU'd embeddings", LOSSES)
-    margin: float = _option(10.0, "the contrastive loss's margin: negatives are pushed at least this far apart",
+    margin: float = option(10.0, "the contrastive loss's margin: negatives are pushed at least this far apart",
                             above=0)
-    negatives: int = _option(3, "negative audio windows per lip window (each positive has as many)", minimum=1,
+    negatives: int = option(3, "negative audio windows per lip window (each positive has as many)", minimum=1,
                              maximum=64, kind=int)
-    other_clip_share: float = _option(0.25, "share of the negatives taken from another clip (the rest are the "
+    other_clip_share: float = option(0.25, "share of the negatives taken from another clip (the rest are the "
                                             "same clip's audio shifted)", minimum=0, maximum=1)
-    min_negative_shift: int = _option(3, "a same-clip negative is shifted by more than this many frames",
+    min_negative_shift: int = option(3, "a same-clip negative is shifted by more than this many frames",
                                       minimum=1, maximum=1000, kind=int)
-    max_negative_shift: int = _option(50, "... and by at most this many (50 frames = 2 s, the paper's range)",
+    max_negative_shift: int = option(50, "... and by at most this many (50 frames = 2 s, the paper's range)",
                                       minimum=2, maximum=10000, kind=int)
-    crop_shift: int = _option(6, "augmentation: random shift of the face by up to this many pixels", minimum=0,
+    crop_shift: int = option(6, "augmentation: random shift of the face by up to this many pixels", minimum=0,
                               maximum=56, kind=int)
-    brightness: float = _option(0.15, "augmentation: random brightness change of up to this share", minimum=0,
+    brightness: float = option(0.15, "augmentation: random brightness change of up to this share", minimum=0,
                                 below=1)
-    mp3_share: float = _option(0.0, "augmentation: share of samples whose audio went through an MP3 round trip, "
+    mp3_share: float = option(0.0, "augmentation: share of samples whose audio went through an MP3 round trip, "
                                     "as run_pipeline's crops have (data from pycrop/ has it already)",
                                minimum=0, maximum=1)
-    batchnorm: str = _choice("auto", "BatchNorm statistics: train (update them), frozen (keep the initial "
+    batchnorm: str = choice("auto", "BatchNorm statistics: train (update them), frozen (keep the initial "
                              "model's), auto (frozen with --init, trained from scratch)", BATCHNORM_MODES)
-    val_share: float = _option(0.1, "share of the clips held out for validation when --val is not given",
+    val_share: float = option(0.1, "share of the clips held out for validation when --val is not given",
                                minimum=0, below=1)
-    val_items: int = _option(8, "validation videos: held-out clips with known shifts, cycling over the clips",
+    val_items: int = option(8, "validation videos: held-out clips with known shifts, cycling over the clips",
                              minimum=1, maximum=10000, kind=int)
-    val_max_shift: int = _option(10, "validation shifts are drawn from -this..+this frames", minimum=0,
+    val_max_shift: int = option(10, "validation shifts are drawn from -this..+this frames", minimum=0,
                                  maximum=14, kind=int)
-    val_every: int = _option(200, "validate (and write a checkpoint) every this many steps, and at the end",
+    val_every: int = option(200, "validate (and write a checkpoint) every this many steps, and at the end",
                              minimum=1, kind=int)
-    log_every: int = _option(10, "a metrics.csv row with the mean training loss every this many steps",
+    log_every: int = option(10, "a metrics.csv row with the mean training loss every this many steps",
                              minimum=1, kind=int)
-    precision: str = _choice("fp32", "fp32, or bf16: the forward pass under bfloat16 autocast (CUDA only; the "
+    precision: str = choice("fp32", "fp32, or bf16: the forward pass under bfloat16 autocast (CUDA only; the "
                              "weights and the optimiser stay fp32)", PRECISIONS)
-    cudnn_benchmark: str = _choice("off", "on: let cuDNN time its convolution algorithms for the fixed input "
+    cudnn_benchmark: str = choice("off", "on: let cuDNN time its convolution algorithms for the fixed input "
                                    "size (CUDA only; faster after the first steps, not bit-reproducible)", SWITCH)
