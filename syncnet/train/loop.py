@@ -85,10 +85,16 @@ class PairNetwork(nn.Module):
 
 def contrastive_loss(lip, positive, negative, margin):
     """The paper's loss on the Euclidean distance the scorer uses: positives pulled together,
-    negatives pushed beyond `margin`; the two halves weigh equally whatever the ratio."""
+    negatives pushed beyond `margin`; the two halves weigh equally whatever the ratio.
+
+    The zero vector is one more negative of every lip window: the scorer compares a window
+    with zero audio features at shifts past either end of the clip (the reference's padding), so
+    a lip feature nearer to 0 than to its own audio would make an end shift win on short clips.
+    """
     repeats = len(negative) // len(lip)
     near = F.pairwise_distance(lip, positive)
-    far = F.pairwise_distance(lip.repeat_interleave(repeats, 0), negative)
+    far = torch.cat([F.pairwise_distance(lip.repeat_interleave(repeats, 0), negative),
+                     F.pairwise_distance(lip, torch.zeros_like(lip))])
     return 0.5 * (near.pow(2).mean() + F.relu(margin - far).pow(2).mean())
 
 
