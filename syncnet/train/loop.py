@@ -316,12 +316,18 @@ class _Recorder:
             _save_torch(plain_state_dict(model), os.path.join(self.plan.out, MODEL_FILE))
 
 
+def read_checkpoint(out):
+    """The checkpoint in run folder `out` (its "step", weights and optimizer state), or None."""
+    path = os.path.join(out, CHECKPOINT_FILE)
+    return torch.load(path, map_location="cpu", weights_only=True) if os.path.isfile(path) else None
+
+
 def _resume_state(plan):
     path = os.path.join(plan.out, CHECKPOINT_FILE)
     if not plan.resume:
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return read_checkpoint(plan.out)
     except Exception as error:  # torch raises many types for damaged files
         raise InputError(f"--resume: {path} cannot be read ({str(error).splitlines()[0][:120]}): start a "
                          "new run into another --out") from None

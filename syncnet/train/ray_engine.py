@@ -31,7 +31,7 @@ def train_on_ray(plan, num_workers, use_gpu=False, address=None, stop=None, quie
     """Train `plan` with `num_workers` Ray Train workers (one GPU each with `use_gpu`); the
     TrainResult is read back from what rank 0 wrote. `stop` set: the workers are ended, and the
     last checkpoint is what is kept."""
-    from syncnet.train.loop import MODEL_FILE, RECORD_FILE, TrainResult, check_split
+    from syncnet.train.loop import MODEL_FILE, RECORD_FILE, TrainResult, check_split, read_checkpoint
 
     ray = extras.require("ray", FEATURE, "ray")
     train_api = extras.require("ray", FEATURE, "ray.train")
@@ -67,7 +67,9 @@ def train_on_ray(plan, num_workers, use_gpu=False, address=None, stop=None, quie
     if record is None:  # ended before rank 0 wrote its record: the checkpoint, if any, is kept
         if not interrupted:
             raise InputError("--engine ray: the workers ended without writing train.json; rerun with --debug")
-        return TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE), steps=_checkpoint_step(plan.out),
+        checkpoint = read_checkpoint(plan.out)
+        return TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE),
+                           steps=checkpoint["step"] if checkpoint else 0,
                            total_steps=0, metrics={}, best={}, counts=plan.counts, seconds=0.0, interrupted=True)
     return TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE), steps=record["steps"],
                        total_steps=record["total_steps"], metrics=record["final_metrics"], best=record["best"],
@@ -85,12 +87,3 @@ def _record_written_since(path, before):
         return None
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
-
-
-def _checkpoint_step(out):
-    import torch
-
-    from syncnet.train.loop import CHECKPOINT_FILE
-
-    path = os.path.join(out, CHECKPOINT_FILE)
-    return torch.load(path, map_location="cpu", weights_only=True)["step"] if os.path.isfile(path) else 0
