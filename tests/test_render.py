@@ -63,3 +63,48 @@ def test_the_demo_plots_note_does_not_cover_the_curve(offset, tmp_path):
     assert not inside, f"the curve passes through the note at {inside[:3]}"
     assert not box.overlaps(curve.get_legend().get_window_extent(renderer))
     assert math.isfinite(box.x0) and (tmp_path / "plot.png").stat().st_size > 0
+
+
+def _segment(start_s, offset_ms, confidence, reliable=True):
+    return {"start_s": start_s, "end_s": start_s + 5.0, "offset_frames": None if offset_ms is None else offset_ms / 40,
+            "offset_ms": offset_ms, "min_dist": 7.0, "confidence": confidence, "reliable": reliable}
+
+
+@pytest.mark.parametrize("jumps", [[], [30.0]])
+def test_the_offset_over_time_panel_shows_each_segment_the_fit_and_the_tolerance(jumps):
+    """confidence.png's and the demo plot's panel, read back from the drawing: each spoken segment
+    at its centre and offset, the silent one a grey span, the fitted course from the record's
+    start to its end offset (stepping at a jump), and the tolerance band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+
+    from syncnet.render.plots import draw_timeline
+
+    segments = [_segment(0.0, 0.0, 1.2), _segment(10.0, None, 0.0, reliable=False), _segment(40.0, 200.0, 0.9),
+                _segment(50.0, 160.0, 0.1, reliable=False)]
+    record = {"segment_s": 5.0, "hop_s": 2.5, "tolerance_ms": [-125.0, 45.0], "segments": segments,
+              "verdict": "jumps" if jumps else "drift", "drift_ms_per_min": None if jumps else 200.0,
+              "offset_ms_at_start": 0.0, "offset_ms_at_end": 200.0, "jumps_s": jumps}
+    figure, axes = plt.subplots()
+    try:
+        draw_timeline(axes, record, 60.0)
+        points = {tuple(np.round(offset, 6)) for collection in axes.collections
+                  if isinstance(collection, PathCollection) for offset in collection.get_offsets()}
+        assert points == {(2.5, 0.0), (42.5, 200.0), (52.5, 160.0)}
+        (fit,) = [line for line in axes.lines if line.get_label().startswith("fit: ")]
+        expected = ([0, 30, 30, 60], [0, 0, 200, 200]) if jumps else ([0, 60], [0, 200])
+        assert (list(fit.get_xdata()), list(fit.get_ydata())) == expected
+        spans = [patch.get_extents() for patch in axes.patches]
+        band = [box for box in spans if box.width > box.height]  # the tolerance: across the panel
+        silence = [box for box in spans if box.height > box.width]  # the silent segment: full height
+        to_data = axes.transData.inverted()
+        (low, high) = [to_data.transform((0, y))[1] for y in (band[0].y0, band[0].y1)]
+        assert (round(low), round(high)) == (-125, 45)
+        (left, right) = [to_data.transform((x, 0))[0] for x in (silence[0].x0, silence[0].x1)]
+        assert (round(left, 3), round(right, 3)) == (10.0, 15.0)
+        assert ("drift +200.0 ms/min" in axes.get_title()) == (not jumps)
+    finally:
+        plt.close(figure)
