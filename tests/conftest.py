@@ -5,6 +5,8 @@ through SYNCNET_SHARED, else ../shared beside the checkout. Outside CI a missing
 folder skips the tests that need it; in CI (CI=true) it fails them, so nothing passes by
 being skipped.
 """
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -20,6 +22,27 @@ from syncnet.runtime import extras
 from tests.helpers import (TEST_DEVICE, TWOFACE, TWOFACE_SPEAKER_THRESHOLD, TWOFACE_SYNC_OFFSET, need,
                            run_script)
 from tests.helpers import shared_dir as _shared_dir
+
+
+@contextlib.contextmanager
+def once_per_run(tmp_path_factory, name):
+    """(folder, done): a folder made once per pytest run, even across pytest-xdist's workers.
+    The block fills it when `done` is False; another worker waits for that block to end, on a
+    lock, and then gets done=True. Without xdist it is simply a fresh folder."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield tmp_path_factory.mktemp(name), False
+        return
+    root = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    folder, marker = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            yield folder, True
+            return
+        shutil.rmtree(folder, ignore_errors=True)  # a worker's failed attempt
+        folder.mkdir()
+        yield folder, False
+        marker.touch()
 
 
 def pytest_runtest_setup(item):
@@ -115,13 +138,16 @@ def trained_syncnet(tmp_path_factory):
     """syncnet_trained.model of a SyncNet trained from scratch, once per pytest run, by the
     library call behind syncnet-train, on synthetic clips (a few minutes of CPU). Its run folder
     (train.json, metrics.csv, curves.png) is the file's parent."""
-    from syncnet.train.loop import train
+    from syncnet.train.loop import MODEL_FILE, train
     from syncnet.train.options import TrainOptions
 
-    root = tmp_path_factory.mktemp("trained_syncnet")
-    train_dir, val_dir = make_synthetic_training_set(root)
-    result = train([train_dir], root / "run", TrainOptions(**TRAIN_ARGS), val=[val_dir], device="cpu")
-    return Path(result.model)
+    if os.environ.get("SYNCNET_TEST_TRAINED_MODEL"):  # the inner loop: a model this fixture made before
+        return Path(os.environ["SYNCNET_TEST_TRAINED_MODEL"])
+    with once_per_run(tmp_path_factory, "trained_syncnet") as (root, done):
+        if not done:
+            train_dir, val_dir = make_synthetic_training_set(root)
+            train([train_dir], root / "run", TrainOptions(**TRAIN_ARGS), val=[val_dir], device="cpu")
+    return root / "run" / MODEL_FILE
 
 
 # Ray on loopback only, with no usage reports and no token prompts.
