@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from syncnet.io import media
+from syncnet.repair.warp import drift_warp
 from syncnet.synthetic import constant, jump, linear, make_face_clip
 from tests.helpers import TEST_DEVICE, decoded_audio, run_script, video_packets
 from tests.test_timeline import lag_at
 
-# Known failing in the first full CI run: see the xfail reason; kept running, not hidden.
-pytestmark = [pytest.mark.slow, pytest.mark.xfail(strict=False, reason='the trained_syncnet fixture (120 steps from scratch) is not yet good enough for this truth test in CI: issues 18 and 20 stay open until it passes')]
+# The first test's setup trains the model (or waits for another worker to) and scores every clip.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 # The trained test model is far less sure of itself than the official weights (LSE-C about 0.7
 # where syncnet_v2 gives 5 to 8): its 5 s segments with speech score 0.5 to 1.2 and silent ones
@@ -108,20 +109,24 @@ def test_drift_repair_is_in_sync_everywhere(timelines):
 def test_drift_repair_leaves_no_residual_beyond_one_frame(timelines, clips, tmp_path):
     _, repaired, _ = timelines
     truth = clips["drift"]
-    rate, source = decoded_audio(truth.path, tmp_path)
+    rate, source = decoded_audio(Path(truth.path), tmp_path)
     repaired_rate, output = decoded_audio(repaired, tmp_path)
     assert repaired_rate == rate and output.shape == source.shape, "the copy keeps the input's length"
+    # The oracle: the source warped along the truth's own course (the warp is checked on noise in
+    # test_timeline.py). Both then run at nearly one speed, so cross-correlating short pieces is
+    # exact; the source against a warped copy is not (the stretch smears this speech's peaks).
+    # The lag against the oracle is how far the repair's fitted course is from the truth.
+    seconds = truth.seconds
+    slope = (truth.offset_at(seconds) - truth.offset_at(0.0)) / seconds
+    ideal, _, _ = drift_warp(source, rate, truth.offset_at(0.0), slope)
     for time_s in (8.0, 20.0, 32.0, 44.0, 54.0):
-        # The source's audio at time tau belongs to the picture at tau + d/25; after the repair it
-        # must sit at that picture time: d(t)/25 s later than in the source.
-        lag = truth.offset_at(time_s) / media.FRAME_RATE * rate
-        measured = lag_at(source, output, time_s - lag / rate, rate, half_s=0.2)
-        assert abs(measured - lag) <= SAMPLES_PER_FRAME * rate / media.SAMPLE_RATE, (time_s, measured, lag)
+        residual = lag_at(ideal, output, time_s, rate, half_s=0.2)
+        assert abs(residual) <= SAMPLES_PER_FRAME * rate / media.SAMPLE_RATE, (time_s, residual)
 
 
 def test_drift_repair_copies_the_video_stream(timelines, clips, tmp_path):
     _, repaired, _ = timelines
-    assert video_packets(repaired, tmp_path) == video_packets(clips["drift"].path, tmp_path)
+    assert video_packets(repaired, tmp_path) == video_packets(Path(clips["drift"].path), tmp_path)
 
 
 def test_jump(timelines, clips):

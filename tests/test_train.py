@@ -125,7 +125,6 @@ def _demo_offset(model, video, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason='the trained_syncnet fixture (120 steps from scratch) is not yet good enough for this truth test in CI: issues 18 and 20 stay open until it passes')
 def test_a_model_trained_from_scratch_finds_the_true_offset_and_the_random_model_does_not(
         trained_syncnet, syncnet_weights, tmp_path):
     from syncnet.api import VideoScorer
