@@ -95,3 +95,39 @@ def test_ray_train_on_two_nodes_keeps_replicas_identical_and_matches_one_process
     assert _digest(torch.load(on_ray.model, weights_only=True)) != _digest(torch.load(trained_syncnet,
                                                                                        weights_only=True))
     assert abs(on_ray.metrics["val_within1"] - alone.metrics["val_within1"]) <= 1 / 6
+
+
+def test_torchrun_two_processes_keep_replicas_identical_and_match_one_process(trained_syncnet, tmp_path):
+    """`torchrun --nproc_per_node 2 -m syncnet.train`, as the docs give it (gloo on 127.0.0.1):
+    the same fine-tuning as in this process; rank 0 alone writes, the replicas' weights agree,
+    and both runs find the same share of the held-out offsets."""
+    import json
+    import subprocess
+    import sys
+
+    from syncnet.train.loop import train
+    from syncnet.train.options import TrainOptions
+    from tests.conftest import make_synthetic_training_set
+    from tests.helpers import REPO_ROOT
+
+    train_dir, val_dir = make_synthetic_training_set(tmp_path / "data", clips=4, seconds=3.0, val=2)
+    settings = dict(max_steps=4, batch_size=8, lr=1e-5, val_items=6, val_every=4)
+    alone = train([train_dir], tmp_path / "alone", TrainOptions(**settings), val=[val_dir], init=str(trained_syncnet),
+                  device="cpu")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    flags = [f"--{name}={value}" for name, value in settings.items()]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(port), "-m", "syncnet.train", str(train_dir), "--out", str(tmp_path / "ddp"),
+               "--val", str(val_dir), "--init", str(trained_syncnet), "--device", "cpu", "--quiet", *flags]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "ddp" / "train.json").read_text())
+    assert record["world_size"] == 2 and record["steps"] == 4
+    first, second = record["replica_digests"]
+    assert first == second
+    assert _digest(torch.load(tmp_path / "ddp" / "syncnet_trained.model", weights_only=True)) != _digest(
+        torch.load(trained_syncnet, weights_only=True))
+    assert abs(record["final_metrics"]["val_within1"] - alone.metrics["val_within1"]) <= 1 / 6
