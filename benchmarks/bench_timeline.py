@@ -49,13 +49,14 @@ def time_arithmetic(n_windows, reps=20):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="benchmarks/work", help="inputs, logs and scratch (default benchmarks/work)")
+    parser.add_argument("--work", default=None,
+                        help="inputs, logs and scratch (default data/work/bench_timeline in the checkout, git-ignored)")
     parser.add_argument("--syncnet_model", default=None, help="SyncNet weights (default: the shared stand-in)")
     parser.add_argument("--repeats", type=int, default=1, help="demo runs of each kind (default 1)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     opt = parser.parse_args(argv)
-    work = Path(opt.work).resolve()
+    work = Path(opt.work).resolve() if opt.work else bench.REPO_ROOT / "data" / "work" / "bench_timeline"
     video = bench.build_loop(bench.find_example(), bench.FULL["loop_repeats"], work / "inputs")
     weights = Path(opt.syncnet_model) if opt.syncnet_model else bench.stand_in_weights("syncnet", work / "weights")
     cfg = {"work": work, "syncnet_model": weights, "device": opt.device, "env": bench._child_env(opt.threads)}
