@@ -317,9 +317,13 @@ class _Recorder:
 
 
 def read_checkpoint(out):
-    """The checkpoint in run folder `out` (its "step", weights and optimizer state), or None."""
-    path = os.path.join(out, CHECKPOINT_FILE)
-    return torch.load(path, map_location="cpu", weights_only=True) if os.path.isfile(path) else None
+    """The checkpoint in run folder `out`: its "step", weights and optimizer state."""
+    return torch.load(os.path.join(out, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
+
+
+def checkpoint_step(out):
+    """The step of the checkpoint in run folder `out`; 0 when it has none."""
+    return read_checkpoint(out)["step"] if os.path.isfile(os.path.join(out, CHECKPOINT_FILE)) else 0
 
 
 def _resume_state(plan):

@@ -31,7 +31,7 @@ def train_on_ray(plan, num_workers, use_gpu=False, address=None, stop=None, quie
     """Train `plan` with `num_workers` Ray Train workers (one GPU each with `use_gpu`); the
     TrainResult is read back from what rank 0 wrote. `stop` set: the workers are ended, and the
     last checkpoint is what is kept."""
-    from syncnet.train.loop import MODEL_FILE, RECORD_FILE, TrainResult, check_split, read_checkpoint
+    from syncnet.train.loop import MODEL_FILE, RECORD_FILE, TrainResult, check_split, checkpoint_step
 
     ray = extras.require("ray", FEATURE, "ray")
     train_api = extras.require("ray", FEATURE, "ray.train")
@@ -67,9 +67,7 @@ def train_on_ray(plan, num_workers, use_gpu=False, address=None, stop=None, quie
     if record is None:  # ended before rank 0 wrote its record: the checkpoint, if any, is kept
         if not interrupted:
             raise InputError("--engine ray: the workers ended without writing train.json; rerun with --debug")
-        checkpoint = read_checkpoint(plan.out)
-        return TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE),
-                           steps=checkpoint["step"] if checkpoint else 0,
+        return TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE), steps=checkpoint_step(plan.out),
                            total_steps=0, metrics={}, best={}, counts=plan.counts, seconds=0.0, interrupted=True)
     return TrainResult(out=plan.out, model=os.path.join(plan.out, MODEL_FILE), steps=record["steps"],
                        total_steps=record["total_steps"], metrics=record["final_metrics"], best=record["best"],
