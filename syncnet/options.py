@@ -107,16 +107,16 @@ CONTAINERS = ("avi", "mp4")
 class PipelineOptions(Validated):
     """run_pipeline's face-track steps, with the reference's defaults."""
     facedet_scale: float = option(0.25, "frames are resized by this factor for face detection",
-                                   above=0, maximum=4)
+                                  above=0, maximum=4)
     facedet_conf: float = option(0.9, "face detections need a score above this (the reference's 0.9)",
-                                  minimum=0, below=1)
+                                 minimum=0, below=1)
     crop_scale: float = option(0.40, "margin added around the face box when cropping", minimum=0, maximum=4)
     min_track: int = option(100, "a track needs more detections than this (frames)", minimum=0, kind=int)
     frame_rate: int = option(25, "frame rate of the face crops", minimum=1, maximum=1000, kind=int)
     num_failed_det: int = option(25, "frames without a detection that a track may bridge", minimum=0, kind=int)
     min_face_size: int = option(100, "mean face size a track needs (pixels)", minimum=0, kind=int)
     container: str = choice("avi", "the converted video and the face crops: avi (the reference's: XVID crops with "
-                             "PCM audio) or mp4 (LatentSync's evaluation: mp4v crops with AAC audio)", CONTAINERS)
+                            "PCM audio) or mp4 (LatentSync's evaluation: mp4v crops with AAC audio)", CONTAINERS)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class ScoringOptions(Validated):
 class OutputOptions(Validated):
     """What run_syncnet derives from the scores: the consensus offset and who speaks when."""
     min_conf: float = option(3.0, "tracks with at least this confidence vote on the consensus offset "
-                              "(0: every scored track)", minimum=0)
+                             "(0: every scored track)", minimum=0)
     speaker_threshold: float = option(
         3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
 
@@ -170,7 +170,7 @@ def tolerance_window(name, value):
 class TimelineOptions(Validated):
     """Sync over time: the offset in windows along the video, and the tolerance it is judged by."""
     segment_s: float = option(5.0, "the timeline measures the offset in windows of this many seconds",
-                               minimum=0.24)
+                              minimum=0.24)
     hop_s: float = option(2.5, "a timeline window starts every this many seconds", above=0)
     tolerance_ms: tuple = _parsed((-125.0, 45.0), "offsets within this window count as in sync: audio early "
                                   "up to the + value, late up to the - value (ITU-R BT.1359's +45/-125; "
