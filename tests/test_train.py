@@ -52,7 +52,6 @@ def test_positives_are_aligned_and_negatives_shifted_beyond_n_or_from_another_cl
     assert same > 2 * other > 0
 
 
-
 def test_the_loss_keeps_lip_features_away_from_the_scorers_zero_padding():
     """Past a clip's ends the scorer compares a lip feature with zero audio features: a lip
     feature at the origin costs the margin even beside its own audio, one beyond it nothing."""
@@ -64,6 +63,7 @@ def test_the_loss_keeps_lip_features_away_from_the_scorers_zero_padding():
     assert float(contrastive_loss(at_origin, at_origin.clone(), far, margin=10.0)) == pytest.approx(100 / 6, rel=1e-4)
     away = torch.full((2, 4), 6.0)  # |lip| = 12, beyond the margin of 10
     assert float(contrastive_loss(away, away.clone(), far, margin=10.0)) == pytest.approx(0, abs=1e-6)
+
 
 def test_a_batch_is_the_same_whatever_the_number_of_processes():
     clips = [_labelled_clip(0, 40), _labelled_clip(1, 30)]

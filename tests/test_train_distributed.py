@@ -26,6 +26,13 @@ def _digest(state):
     return digest.hexdigest()
 
 
+def _free_port():
+    """A port on 127.0.0.1 that was free a moment ago, for the process group's rendezvous."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _rank(rank, port, plan, results):
     import torch.distributed as dist
 
@@ -49,9 +56,7 @@ def test_two_ranks_hold_identical_weights_after_a_step(tmp_path):
         make_face_clip(tmp_path / "clips" / f"c{index}.avi", seconds=2.0, seed=600 + index)
     options = TrainOptions(max_steps=1, batch_size=4, val_share=0.0)
     plan = prepare([tmp_path / "clips"], str(tmp_path / "run"), options, device="cpu")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     context = mp.get_context("spawn")
     results = context.Queue()
     processes = [context.Process(target=_rank, args=(rank, port, plan, results)) for rank in (0, 1)]
@@ -70,6 +75,22 @@ def test_two_ranks_hold_identical_weights_after_a_step(tmp_path):
     assert digests[0] == digests[1] != initial
 
 
+# A short fine-tuning of the trained test model, run in one process and on two.
+FINE_TUNING = dict(max_steps=4, batch_size=8, lr=1e-5, val_items=6, val_every=4)
+
+
+def _fine_tuned_in_this_process(trained_syncnet, tmp_path):
+    """(train folder, val folder, the one-process TrainResult) of FINE_TUNING on fresh clips."""
+    from syncnet.train.loop import train
+    from syncnet.train.options import TrainOptions
+    from tests.conftest import make_synthetic_training_set
+
+    train_dir, val_dir = make_synthetic_training_set(tmp_path / "data", clips=4, seconds=3.0, val=2)
+    alone = train([train_dir], tmp_path / "alone", TrainOptions(**FINE_TUNING), val=[val_dir],
+                  init=str(trained_syncnet), device="cpu")
+    return train_dir, val_dir, alone
+
+
 def test_ray_train_on_two_nodes_keeps_replicas_identical_and_matches_one_process(trained_syncnet, cluster,
                                                                                  tmp_path):
     """The same fine-tuning, in this process and as two Ray Train workers on a two-node cluster
@@ -79,15 +100,11 @@ def test_ray_train_on_two_nodes_keeps_replicas_identical_and_matches_one_process
 
     from syncnet.train.loop import train
     from syncnet.train.options import TrainOptions
-    from tests.conftest import make_synthetic_training_set
 
     ray_cluster, _, _ = cluster
-    train_dir, val_dir = make_synthetic_training_set(tmp_path / "data", clips=4, seconds=3.0, val=2)
-    options = TrainOptions(max_steps=4, batch_size=8, lr=1e-5, val_items=6, val_every=4)
-    common = dict(val=[val_dir], init=str(trained_syncnet), device="cpu")
-    alone = train([train_dir], tmp_path / "alone", options, **common)
-    on_ray = train([train_dir], tmp_path / "ray", options, engine="ray", num_workers=2,
-                   ray_address=ray_cluster.address, **common)
+    train_dir, val_dir, alone = _fine_tuned_in_this_process(trained_syncnet, tmp_path)
+    on_ray = train([train_dir], tmp_path / "ray", TrainOptions(**FINE_TUNING), engine="ray", num_workers=2,
+                   ray_address=ray_cluster.address, val=[val_dir], init=str(trained_syncnet), device="cpu")
     record = json.loads((tmp_path / "ray" / "train.json").read_text())
     assert record["world_size"] == 2 and on_ray.steps == 4
     first, second = record["replica_digests"]
@@ -105,19 +122,12 @@ def test_torchrun_two_processes_keep_replicas_identical_and_match_one_process(tr
     import subprocess
     import sys
 
-    from syncnet.train.loop import train
-    from syncnet.train.options import TrainOptions
-    from tests.conftest import make_synthetic_training_set
+    from syncnet.train.loop import MODEL_FILE
     from tests.helpers import REPO_ROOT
 
-    train_dir, val_dir = make_synthetic_training_set(tmp_path / "data", clips=4, seconds=3.0, val=2)
-    settings = dict(max_steps=4, batch_size=8, lr=1e-5, val_items=6, val_every=4)
-    alone = train([train_dir], tmp_path / "alone", TrainOptions(**settings), val=[val_dir], init=str(trained_syncnet),
-                  device="cpu")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    flags = [f"--{name}={value}" for name, value in settings.items()]
+    train_dir, val_dir, alone = _fine_tuned_in_this_process(trained_syncnet, tmp_path)
+    port = _free_port()
+    flags = [f"--{name}={value}" for name, value in FINE_TUNING.items()]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
                "--master_port", str(port), "-m", "syncnet.train", str(train_dir), "--out", str(tmp_path / "ddp"),
                "--val", str(val_dir), "--init", str(trained_syncnet), "--device", "cpu", "--quiet", *flags]
@@ -128,6 +138,6 @@ def test_torchrun_two_processes_keep_replicas_identical_and_match_one_process(tr
     assert record["world_size"] == 2 and record["steps"] == 4
     first, second = record["replica_digests"]
     assert first == second
-    assert _digest(torch.load(tmp_path / "ddp" / "syncnet_trained.model", weights_only=True)) != _digest(
+    assert _digest(torch.load(tmp_path / "ddp" / MODEL_FILE, weights_only=True)) != _digest(
         torch.load(trained_syncnet, weights_only=True))
     assert abs(record["final_metrics"]["val_within1"] - alone.metrics["val_within1"]) <= 1 / 6
