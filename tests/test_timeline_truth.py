@@ -5,8 +5,8 @@ about 4 minutes of clips (3 x 60 s, 1 x 30 s, and the 60 s repaired drift clip s
 each second of which costs about a second of CPU through the network.
 
 The repair checks compare samples in this file's own code: cross-correlation of pieces of the
-repaired audio with the source (no residual beyond one frame), the decoded lengths, and the
-video packets' checksums read by stream copy.
+repaired audio with the source warped along the truth's course (no residual beyond one frame),
+the decoded lengths, and the video packets' checksums read by stream copy.
 """
 import json
 from pathlib import Path
@@ -23,9 +23,9 @@ from tests.test_timeline import lag_at
 # The first test's setup trains the model (or waits for another worker to) and scores every clip.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
-# The trained test model is far less sure of itself than the official weights (LSE-C about 0.7
-# where syncnet_v2 gives 5 to 8): its 5 s segments with speech score 0.5 to 1.2 and silent ones
-# under 0.05, so reliability is judged at 0.3 instead of the default 3.
+# The trained test model is less sure of itself than the official weights (syncnet_v2's LSE-C is
+# 5 to 8; an earlier, weaker version of this model's 5 s segments with speech scored 0.5 to 1.2
+# and its silent ones under 0.05), so reliability is judged at 0.3 instead of the default 3.
 MIN_CONF = 0.3
 SAMPLES_PER_FRAME = 640
 

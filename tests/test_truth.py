@@ -140,8 +140,8 @@ def test_eval_ranks_an_in_sync_set_above_an_out_of_sync_set(which, trained_syncn
     in_sync = _evaluate(_face_set(tmp_path / "good", seeds, 0), tmp_path / "eval_good", model, tmp_path)
     off = _evaluate(_face_set(tmp_path / "bad", seeds, 25), tmp_path / "eval_bad", model, tmp_path)
     difference = _compare(tmp_path / "eval_good", tmp_path / "eval_bad", tmp_path)
-    # The synthetic-world model's confidences run about a tenth of the official weights' (in
-    # sync about 0.9 here), so the ranking is judged by ratio and by the paired interval.
+    # The synthetic-world model's confidences run below the official weights' (its held-out
+    # clips' median is about 3.3), so the ranking is judged by ratio and by the paired interval.
     ranked = (in_sync["lse_c"]["mean"] > 1.5 * off["lse_c"]["mean"] and in_sync["lse_d"]["mean"] < off["lse_d"]["mean"]
               and difference["lse_c"]["ci95"][1] < 0 < difference["lse_d"]["ci95"][0])
     assert ranked == (which == "trained"), (in_sync["lse_c"], off["lse_c"], difference)
