@@ -219,7 +219,7 @@ def syncnet_window_flops():
     import torch
 
     _ensure_repo_on_path()
-    from SyncNetModel import S
+    from syncnet.models.network import S
 
     lip = _count_flops(S, lambda d: torch.zeros(1, 3, 5, 224, 224, device=d),
                        lambda m, x: m.forward_lip(x))
@@ -233,7 +233,7 @@ def s3fd_frame_flops(width, height):
     import torch
 
     _ensure_repo_on_path()
-    from detectors.s3fd.nets import S3FDNet
+    from syncnet.detection.s3fd.nets import S3FDNet
 
     return _count_flops(S3FDNet, lambda d: torch.zeros(1, 3, height, width, device=d),
                         lambda m, x: m(x))

@@ -1,4 +1,4 @@
 """Face detectors used by the pipeline (only S3FD, as in the reference)."""
-from .s3fd import S3FD
+from syncnet.detection.s3fd import S3FD
 
 __all__ = ["S3FD"]

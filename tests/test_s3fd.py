@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from tests.helpers import TEST_DEVICE, need
 from detectors import S3FD
-from detectors.s3fd import DEFAULT_WEIGHTS, WeightsError
-from detectors.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
+from syncnet.detection.s3fd import DEFAULT_WEIGHTS, WeightsError
+from syncnet.detection.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Parametrising needs the golden list at collection time, before fixtures run; this is the

@@ -18,7 +18,7 @@ def load_syncnet_weights(module, path=None):
 
 def load_syncnet(path=None, device="auto"):
     """The scoring network: SyncNet's weights in the faster, equivalent InferenceSyncNet form."""
-    from SyncNetModel import S
+    from syncnet.models.network import S
 
     from syncnet.models.inference import InferenceSyncNet
 
@@ -29,6 +29,6 @@ def load_syncnet(path=None, device="auto"):
 
 def load_s3fd(path=None, device="auto"):
     """The S3FD face detector with the official sfd_face.pth (or `path`)."""
-    from detectors import S3FD
+    from syncnet.detection.s3fd import S3FD
 
     return S3FD(device=device, weights=path)

@@ -241,7 +241,7 @@ def _reasons(skipped):
 
 def load_model(init):
     """A SyncNetModel.S: from `init` (any model in the official format), else seeded fresh weights."""
-    from SyncNetModel import S
+    from syncnet.models.network import S
 
     model = S()
     if init:

@@ -10,7 +10,7 @@ its argparse namespace. evaluate prints the reference's lines; the package's own
 """
 import torch
 
-from SyncNetModel import S
+from syncnet.models.network import S
 from syncnet.runtime.devices import resolve_device
 from syncnet.scoring.face_video import lip_features, score_face_video
 from syncnet.io.layout import scratch_dir
