@@ -65,7 +65,7 @@ REFERENCE = {
 # up by run_pipeline at call time, so wrapping it there times the real run's own calls.
 PIPELINE_STAGES = (
     ("convert", "syncnet.pipeline.stage", "convert_input"),
-    ("load_detector", "detectors", "S3FD"),
+    ("load_detector", "syncnet.detection", "load_detector"),
     ("detect", "syncnet.pipeline.detection", "detect_faces_in_frames"),
     ("scenes", "syncnet.pipeline.stage", "detect_scenes"),
     ("track", "syncnet.pipeline.stage", "track_faces"),

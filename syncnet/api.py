@@ -28,17 +28,19 @@ log = logging.getLogger(__name__)
 
 
 class VideoScorer:
-    """SyncNet and S3FD, each loaded once on first use, to score any number of videos.
+    """SyncNet and the face detector, each loaded once on first use, to score any number of videos.
 
-    `syncnet_model` and `s3fd_model` default to the official files in the reference's places,
-    else in the model cache (see syncnet.models.paths); `device` is 'auto' (CUDA when available),
-    'cpu', 'cuda' or 'cuda:N'.
+    `detector` names the face detector (syncnet.detection's registry; S3FD by default), and
+    `s3fd_model` its weights (the reference's name for them). `syncnet_model` and `s3fd_model`
+    default to the official files in the reference's places, else in the model cache (see
+    syncnet.models.paths); `device` is 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.
     """
 
-    def __init__(self, device="auto", syncnet_model=None, s3fd_model=None):
+    def __init__(self, device="auto", syncnet_model=None, s3fd_model=None, detector=ModelOptions.detector):
         from syncnet.runtime.devices import resolve_device
 
-        self.models = ModelOptions(syncnet_model=syncnet_model, s3fd_model=s3fd_model, device=device)
+        self.models = ModelOptions(syncnet_model=syncnet_model, s3fd_model=s3fd_model, device=device,
+                                   detector=detector)
         resolve_device(device)  # a bad device is refused now, not at the first video
         self._syncnet = None
         self._detector = None
@@ -46,7 +48,8 @@ class VideoScorer:
     @classmethod
     def from_options(cls, models):
         """A VideoScorer for a ModelOptions (which weights, which device)."""
-        return cls(device=models.device, syncnet_model=models.syncnet_model, s3fd_model=models.s3fd_model)
+        return cls(device=models.device, syncnet_model=models.syncnet_model, s3fd_model=models.s3fd_model,
+                   detector=models.detector)
 
     @property
     def syncnet(self):
@@ -61,16 +64,16 @@ class VideoScorer:
 
     @property
     def detector(self):
-        """The S3FD face detector (loaded now if it was not)."""
+        """The face detector (loaded now if it was not)."""
         if self._detector is None:
-            from syncnet.models.loading import load_s3fd
+            from syncnet.detection import load_detector
 
-            self._detector = load_s3fd(self.models.s3fd_model, self.models.device)
+            self._detector = load_detector(self.models.detector, self.models.s3fd_model, self.models.device)
         return self._detector
 
     def load(self, detector=True):
-        """Load the networks now (S3FD unless `detector` is False): a missing or damaged model
-        file fails here, before any video."""
+        """Load the networks now (the face detector unless `detector` is False): a missing or
+        damaged model file fails here, before any video."""
         return self.syncnet, self.detector if detector else None
 
     # ------------------------------------------------------------------ the stages
@@ -105,11 +108,13 @@ class VideoScorer:
                     reuse_faces=False, quiet=True, probed=None):
         """run_pipeline.py: the face tracks of `videofile`, cropped under WORK_DIR/.../REFERENCE.
         `probed`: media.require_scorable's answer for the video, when the caller has it."""
+        from syncnet.detection import get_detector
         from syncnet.pipeline.stage import run_face_pipeline
 
+        min_input_side = get_detector(self.models.detector).min_input_side
         return run_face_pipeline(as_path(videofile, "videofile"), _layout(work_dir, reference), pipeline,
-                                 lambda: self.detector, faces=faces, reuse_faces=reuse_faces, quiet=quiet,
-                                 probed=probed)
+                                 lambda: self.detector, min_input_side=min_input_side, faces=faces,
+                                 reuse_faces=reuse_faces, quiet=quiet, probed=probed)
 
     def score_tracks(self, work_dir, reference, scoring=ScoringOptions(), outputs=OutputOptions(), *,
                      videofile=None, quiet=True, timeline=TimelineOptions()) -> VideoResult:
@@ -128,7 +133,7 @@ class VideoScorer:
         work_dir: where the intermediate folders go (default: a temporary folder, removed after;
             the result's `files` is then empty).
         reference: the name of this video's folders there (default: from the file name).
-        faces: detections to use instead of S3FD's, in faces.pckl's format: for each frame of the
+        faces: detections to use instead of the detector's, in faces.pckl's format: for each frame of the
             25 fps converted video, a list of {'frame': f, 'bbox': [x1, y1, x2, y2], 'conf': score}.
         reuse_faces: use the faces.pckl of an earlier run in work_dir instead of detecting.
         pipeline, scoring, outputs, timeline: PipelineOptions, ScoringOptions, OutputOptions,
@@ -174,12 +179,12 @@ def _merged_options(pipeline, scoring, outputs, timeline, options):
 
 
 def score_video(path, *, work_dir=None, reference=None, device="auto", syncnet_model=None,
-                s3fd_model=None, faces=None, quiet=True, **options) -> VideoResult:
+                s3fd_model=None, detector=ModelOptions.detector, faces=None, quiet=True, **options) -> VideoResult:
     """Score a video end to end: its face tracks, and each track's offset, LSE-D and LSE-C.
 
     The other arguments are VideoScorer's and VideoScorer.score's. Options are checked before
     any model loads.
     """
     _merged_options(None, None, None, None, options)
-    scorer = VideoScorer(device=device, syncnet_model=syncnet_model, s3fd_model=s3fd_model)
+    scorer = VideoScorer(device=device, syncnet_model=syncnet_model, s3fd_model=s3fd_model, detector=detector)
     return scorer.score(path, work_dir=work_dir, reference=reference, faces=faces, quiet=quiet, **options)

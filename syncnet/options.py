@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from syncnet.detection.registry import check_detector_name
 from syncnet.errors import InputError
 
 
@@ -179,18 +180,25 @@ class TimelineOptions(Validated):
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """Which weights, on which device. None means the official file in its usual places; a
-    path may be given as str, bytes or os.PathLike."""
+    """Which networks, with which weights, on which device. None means the official file in its
+    usual places; a path may be given as str, bytes or os.PathLike. `detector` is a name in
+    syncnet.detection's registry, and `s3fd_model` its weights: the reference's name for them,
+    kept as users pass it, whichever detector is chosen."""
     syncnet_model: Optional[str] = None
     s3fd_model: Optional[str] = None
     device: str = "auto"
+    detector: str = "s3fd"
+
+    # The fields that name model files (local paths or s3:// URIs).
+    FILES = ("syncnet_model", "s3fd_model")
 
     def __post_init__(self):
-        for name in ("syncnet_model", "s3fd_model"):
+        for name in self.FILES:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, as_path(getattr(self, name), name))
         if not isinstance(self.device, str):
             raise InputError(f"--device {self.device!r}: expected a string such as auto, cpu, cuda or cuda:0")
+        check_detector_name(self.detector)
 
 
 def option_names(*groups):

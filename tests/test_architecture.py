@@ -10,14 +10,14 @@ from tests.helpers import REPO_ROOT
 SCRIPTS = {"run_pipeline", "run_syncnet", "run_visualise", "demo_syncnet", "demo_feature"}
 # Lowest first. A module may import its own layer and those below it, never one above.
 LAYERS = (
-    ("base", ("syncnet.errors", "syncnet.options", "syncnet.filters", "syncnet.runtime")),
-    ("io", ("syncnet.io", "syncnet.models", "detectors", "SyncNetModel")),
+    ("base", ("syncnet.errors", "syncnet.options", "syncnet.filters", "syncnet.runtime", "syncnet.detection.registry")),
+    ("io", ("syncnet.io", "syncnet.models", "syncnet.detection")),
     ("stages", ("syncnet.pipeline", "syncnet.scoring", "syncnet.repair", "syncnet.render",
                 "syncnet.timeline", "syncnet.synthetic")),
     ("orchestrator", ("syncnet.api",)),
     ("engines", ("syncnet.batch", "syncnet.eval", "syncnet.train")),
     ("cli", ("syncnet.cli",)),
-    ("faces", ("SyncNetInstance", *SCRIPTS)),
+    ("faces", ("SyncNetInstance", "SyncNetModel", "detectors", *SCRIPTS)),
 )
 LIBRARY = sorted(path for folder in ("syncnet", "detectors") for path in (REPO_ROOT / folder).rglob("*.py")
                  if "cli" not in path.relative_to(REPO_ROOT).parts and path.name != "__main__.py")

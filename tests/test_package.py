@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from syncnet.errors import WeightsError
-from syncnet.models.paths import cache_dir, find_s3fd_weights, find_syncnet_model
+from syncnet.detection import get_detector
+from syncnet.models.paths import cache_dir, find_syncnet_model
 from tests.helpers import REPO_ROOT
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
@@ -22,7 +23,7 @@ COMMANDS = ["syncnet-demo", "syncnet-feature", "syncnet-pipeline", "syncnet-scor
             "syncnet-batch"]
 MODULES = ["demo_syncnet", "demo_feature", "run_pipeline", "run_syncnet", "run_visualise", "syncnet.batch"]
 # What the package is built from: everything else in the checkout stays out of the copy.
-SOURCES = ["pyproject.toml", "README.md", "syncnet", "detectors"]
+SOURCES = ["pyproject.toml", "README.md", "syncnet"]
 
 
 # ------------------------------------------------------------------ model lookup
@@ -71,15 +72,27 @@ def test_syncnet_model_lookup(monkeypatch, tmp_path):
     assert find_syncnet_model() == "data/syncnet_v2.model", "the reference's place comes first"
 
 
-def test_s3fd_weights_lookup(monkeypatch, tmp_path):
+def test_detector_weights_lookup(monkeypatch, tmp_path):
+    """A detector's official weights: in its folder of a checkout, then in the cache."""
+    find = get_detector("s3fd").find_weights
     monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("syncnet.models.paths.S3FD_DEFAULT", tmp_path / "beside" / "sfd_face.pth")
-    assert find_s3fd_weights("mine.pth") == "mine.pth"
-    with pytest.raises(WeightsError, match=re.escape(str(tmp_path / "cache" / "sfd_face.pth"))):
-        find_s3fd_weights()
+    monkeypatch.setattr("syncnet.models.paths.CODE_ROOT", tmp_path / "site")
+    assert find("mine.pth") == "mine.pth"
+    (tmp_path / "site").mkdir()
+    with pytest.raises(WeightsError) as error:
+        find()
+    assert str(tmp_path / "cache" / "sfd_face.pth") in str(error.value)
+    assert str(tmp_path / "site") not in str(error.value), "an installed package has no detectors/ beside its code"
+    (tmp_path / "site" / "download_model.sh").write_text("")  # now it is a checkout
+    beside = tmp_path / "site" / "detectors" / "s3fd" / "weights" / "sfd_face.pth"
+    with pytest.raises(WeightsError, match=re.escape(str(beside))):
+        find()
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "sfd_face.pth").write_bytes(b"x")
-    assert find_s3fd_weights() == str(tmp_path / "cache" / "sfd_face.pth")
+    assert find() == str(tmp_path / "cache" / "sfd_face.pth")
+    beside.parent.mkdir(parents=True)
+    beside.write_bytes(b"x")
+    assert find() == str(beside), "the checkout's copy comes first"
 
 
 def test_download_script_fills_a_destination(tmp_path):
@@ -115,8 +128,6 @@ def installed(tmp_path_factory):
         shutil.copy(module, source / module.name)
     for ignored in source.rglob("__pycache__"):
         shutil.rmtree(ignored)
-    for weights in (source / "detectors").rglob("*.pth"):
-        weights.unlink()
 
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -152,8 +163,9 @@ def test_commands_and_modules_run(installed):
 def test_installed_code_is_not_the_checkout(installed):
     venv, _ = installed
     result = run_in(installed, venv / "bin" / "python", "-c",
-                    "import json, syncnet.api, SyncNetInstance, detectors.s3fd; "
-                    "print(json.dumps([syncnet.api.__file__, SyncNetInstance.__file__, detectors.s3fd.__file__]))")
+                    "import json, syncnet.api, syncnet.cli.instance, syncnet.detection.s3fd; "
+                    "print(json.dumps([syncnet.api.__file__, syncnet.cli.instance.__file__, "
+                    "syncnet.detection.s3fd.__file__]))")
     assert result.returncode == 0, result.stderr
     for path in json.loads(result.stdout):
         assert Path(path).is_relative_to(venv), path

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from tests.helpers import TEST_DEVICE, need
 from detectors import S3FD
-from syncnet.detection.s3fd import DEFAULT_WEIGHTS, WeightsError
 from syncnet.detection.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
+from syncnet.errors import WeightsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Parametrising needs the golden list at collection time, before fixtures run; this is the
@@ -194,11 +194,18 @@ def test_own_weights_under_the_official_name_are_checked_for_layout_only(tmp_pat
 
 
 def test_default_weights_path_is_beside_the_package(tmp_path, monkeypatch):
+    """In a checkout, the official file's place is the reference's detectors/s3fd/weights."""
     import detectors
-    assert DEFAULT_WEIGHTS == Path(detectors.__file__).resolve().parent / "s3fd" / "weights" / "sfd_face.pth"
+    default = Path(detectors.__file__).resolve().parent / "s3fd" / "weights" / "sfd_face.pth"
     monkeypatch.chdir(tmp_path)  # the working directory must not matter
-    if not DEFAULT_WEIGHTS.is_file():
-        _assert_weights_error(DEFAULT_WEIGHTS)
+    monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "cache"))
+    if default.is_file():
+        assert S3FD.find_weights() == str(default)
+    else:
+        with pytest.raises(WeightsError) as caught:
+            S3FD(device="cpu")
+        message = str(caught.value)
+        assert str(default) in message and "download_model.sh" in message and "\n" not in message
 
 
 def test_device_choices(s3fd_weights, monkeypatch):

@@ -110,6 +110,8 @@ class BatchConfig:
         other options is not reused."""
         settings = {"pipeline": asdict(self.pipeline), "scoring": asdict(self.scoring),
                     "outputs": asdict(self.outputs), "models": [self.models.syncnet_model, self.models.s3fd_model],
+                    # The default detector goes unnamed, so the records of earlier runs stay valid.
+                    **({"detector": self.models.detector} if self.models.detector != ModelOptions.detector else {}),
                     "curate": asdict(self.curate) if self.curate else None, "whole_frames": self.whole_frames}
         return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -428,11 +430,12 @@ def check_models(config):
 
         scorer_for(config.models).load(detector=not config.whole_frames)
         return
-    from syncnet.models.paths import find_s3fd_weights, find_syncnet_model
+    from syncnet.detection import get_detector
+    from syncnet.models.paths import find_syncnet_model
 
     needed = [(find_syncnet_model, config.models.syncnet_model)]
     if not config.whole_frames:
-        needed.append((find_s3fd_weights, config.models.s3fd_model))
+        needed.append((get_detector(config.models.detector).find_weights, config.models.s3fd_model))
     for find, path in needed:
         if path is None or not storage.is_uri(path):
             find(path)

@@ -5,7 +5,7 @@ as exactly one record (ok, or failed with its reason), and a worker that dies mu
 counted retry, not a silent rerun or a lost video. So the driver runs its own bounded pool:
 
 - N worker actors (`--workers`, each with `--ray_num_cpus` CPUs and `--ray_num_gpus` GPUs,
-  spread over the nodes) load SyncNet and S3FD once and process whole videos through
+  spread over the nodes) load SyncNet and the face detector once and process whole videos through
   syncnet.batch.worker.process_video, building each video's folders on their own disk.
 - At most one video per actor is in flight, and inputs are taken from an iterator as actors
   free up: 100,000 inputs take constant driver memory.
@@ -53,7 +53,7 @@ class VideoWorker:
         torch.set_num_threads(max(1, int(config.ray.num_cpus)))
         models = config.models
         fetched = {}
-        for field in ("syncnet_model", "s3fd_model"):
+        for field in models.FILES:
             path = getattr(models, field)
             if path is not None and storage.is_uri(path):
                 fetched[field] = storage.download(path, os.path.join(worker_scratch(config), "models",

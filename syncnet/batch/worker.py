@@ -43,9 +43,7 @@ def scorer_for(models):
 
 def is_fatal(error):
     """A missing or damaged model file fails every video alike: stop the batch instead."""
-    from syncnet.detection.s3fd import WeightsError as S3FDWeightsError
-
-    return isinstance(error, (WeightsError, S3FDWeightsError))
+    return isinstance(error, WeightsError)
 
 
 # This process's scratch folder and the open file that holds its lock, once made.

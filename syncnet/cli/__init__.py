@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 
+from syncnet.detection.registry import available_detectors
 from syncnet.runtime.devices import CHOICES as DEVICE_CHOICES
 from syncnet.errors import SyncNetError, describe_error
 from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, TimelineOptions
@@ -48,11 +49,16 @@ def add_options(parser, group, skip=(), unset=False):
                             help=spec.metadata["help"] + ("" if unset else f" (default {shown})"), **kind)
 
 
+# --s3fd_model is the reference's flag; it gives the weights of whichever --detector runs.
+DETECTOR_WEIGHTS_HELP = ("the face detector's weights (default: its official file where download_model.sh "
+                         "puts it, else in the model cache)")
+
+
 def add_pipeline_options(parser):
     add_options(parser, PipelineOptions)
-    parser.add_argument("--s3fd_model", type=str, default=None,
-                        help="S3FD weights (default detectors/s3fd/weights/sfd_face.pth, "
-                             "else sfd_face.pth in the model cache)")
+    parser.add_argument("--detector", default=ModelOptions.detector, choices=available_detectors(),
+                        help=f"the face detector (default {ModelOptions.detector})")
+    parser.add_argument("--s3fd_model", type=str, default=None, help=DETECTOR_WEIGHTS_HELP)
 
 
 def add_model_options(parser):
@@ -87,7 +93,8 @@ def options_from(args, group):
 
 def model_options(args):
     return ModelOptions(syncnet_model=getattr(args, "initial_model", None),
-                        s3fd_model=getattr(args, "s3fd_model", None), device=args.device)
+                        s3fd_model=getattr(args, "s3fd_model", None), device=args.device,
+                        detector=getattr(args, "detector", ModelOptions.detector))
 
 
 def _raise_interrupt(signum, frame):

@@ -13,8 +13,8 @@ import sys
 
 from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
 from syncnet.eval.protocols import PROTOCOLS
-from . import (add_common_options, add_model_options, add_options, make_parser, model_options, options_from,
-               reported_errors)
+from . import (DETECTOR_WEIGHTS_HELP, add_common_options, add_model_options, add_options, make_parser, model_options,
+               options_from, reported_errors)
 from syncnet.cli.batch import add_engine_options, engine_settings, stopped_by_signals
 
 COMMAND = "syncnet-eval"
@@ -40,7 +40,7 @@ def build_parser(argv=None):
     add_model_options(parser)
     pipeline = parser.add_argument_group("pipeline (the protocol sets these; a value given here overrides it)")
     add_options(pipeline, PipelineOptions, unset=True)
-    pipeline.add_argument("--s3fd_model", default=None, help="S3FD weights (default: the official sfd_face.pth)")
+    pipeline.add_argument("--s3fd_model", default=None, help=DETECTOR_WEIGHTS_HELP)
     pipeline.add_argument("--reuse_faces", action="store_true",
                           help="use the faces.pckl of an earlier run of each video in --out instead of detecting")
     add_engine_options(parser)

@@ -214,15 +214,12 @@ def require_scorable(path):
     return info, audio_alignment(path, video, audio, rate)
 
 
-# The smallest frame side S3FD can search: its trunk's five 2x2 max-pools need 28 pixels.
-MIN_DETECTION_SIDE = 28
-
-
-def require_face_sized(path, info, facedet_scale):
-    """Refuse frames too small to hold a face that the detector can find at `facedet_scale`."""
+def require_face_sized(path, info, facedet_scale, min_input_side):
+    """Refuse frames too small to hold a face that the detector can find at `facedet_scale`: it
+    searches images of at least `min_input_side` pixels a side."""
     side = min(info.width, info.height)
-    if info.width and round(side * facedet_scale) < MIN_DETECTION_SIDE:
-        needed = math.ceil((MIN_DETECTION_SIDE - 0.5) / facedet_scale)
+    if info.width and round(side * facedet_scale) < min_input_side:
+        needed = math.ceil((min_input_side - 0.5) / facedet_scale)
         raise InputError(f"{path}: frames are {info.width}x{info.height}, too small to hold a face the "
                          f"detector can find at --facedet_scale {facedet_scale:g} (it needs frames of at "
                          f"least {int(needed)} pixels a side; raise --facedet_scale for small frames)")

@@ -1,2 +1,3 @@
-"""The networks as files: finding, verifying and loading SyncNet and S3FD, and the folded
-inference form of the lip network."""
+"""The networks as files: finding and verifying model files (SyncNet's and the face
+detectors'), SyncNet's network and its loading, and the folded inference form of the lip
+network."""

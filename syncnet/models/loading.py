@@ -1,4 +1,5 @@
-"""Loading the two networks: SyncNet (scoring) and S3FD (face detection), from their official files."""
+"""Loading SyncNet, the scoring network, from its official file (a face detector loads through
+syncnet.detection)."""
 from syncnet.runtime.devices import resolve_device
 from syncnet.models.paths import OFFLINE_HINT, find_syncnet_model, is_default_syncnet, named_file_hint
 from syncnet.models.weights import load_state_dict
@@ -7,7 +8,7 @@ HOW_TO_GET_SYNCNET = f"run `bash download_model.sh` to fetch the official syncne
 
 
 def load_syncnet_weights(module, path=None):
-    """Load the official syncnet_v2.model (or `path`) into a SyncNetModel.S, strictly and safely.
+    """Load the official syncnet_v2.model (or `path`) into a syncnet.models.network.S, strictly and safely.
 
     The file in the default place must be the official one (its checksum); a file named by
     `path` (a fine-tuned model, whatever its name) must have the network's layout."""
@@ -18,17 +19,10 @@ def load_syncnet_weights(module, path=None):
 
 def load_syncnet(path=None, device="auto"):
     """The scoring network: SyncNet's weights in the faster, equivalent InferenceSyncNet form."""
-    from syncnet.models.network import S
-
     from syncnet.models.inference import InferenceSyncNet
+    from syncnet.models.network import S
 
     device = resolve_device(device)
     module = load_syncnet_weights(S(), path).eval()
     return InferenceSyncNet(module).to(device)
 
-
-def load_s3fd(path=None, device="auto"):
-    """The S3FD face detector with the official sfd_face.pth (or `path`)."""
-    from syncnet.detection.s3fd import S3FD
-
-    return S3FD(device=device, weights=path)

@@ -24,8 +24,6 @@ def named_file_hint(network, official_name):
 
 # The folder that holds the top-level modules and data/: the checkout, or site-packages.
 CODE_ROOT = Path(__file__).resolve().parents[2]
-# S3FD's weights sit beside its code, where the reference keeps them.
-S3FD_DEFAULT = CODE_ROOT / "detectors" / "s3fd" / "weights" / "sfd_face.pth"
 
 
 def cache_dir():
@@ -68,8 +66,8 @@ def find_syncnet_model(path=None):
                            "SyncNet model syncnet_v2.model")
 
 
-def find_s3fd_weights(path=None):
-    """`path` when given; else S3FD's own default beside detectors/s3fd, then the cache's copy."""
-    if path is not None:
-        return os.fspath(path)
-    return _first_existing([S3FD_DEFAULT, cache_dir() / "sfd_face.pth"], "S3FD weights sfd_face.pth")
+def find_official_file(name, checkout_folder, what):
+    """The official model file `name`: in `checkout_folder` of a checkout (where the reference
+    keeps it and download_model.sh writes it), then in the cache. `what` names it in the error."""
+    beside_code = [CODE_ROOT / checkout_folder / name] if _in_checkout() else []
+    return _first_existing([*beside_code, cache_dir() / name], f"{what} {name}")

@@ -94,16 +94,17 @@ def crop_track(track, frame_paths, crop_path, audio_path, scratch, options):
     return {"track": track, "proc_track": smoothed}
 
 
-def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_factory=None, *,
+def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_factory=None, *, min_input_side,
                       faces=None, reuse_faces=False, quiet=True, probed=None):
     """All of run_pipeline.py: returns a PipelineOutcome, with the folders of `layout` written.
 
     faces: detections to use instead of the detector's (faces.pckl's format); reuse_faces: use
-    the layout's own faces.pckl. Otherwise `detector_factory()` makes the face detector.
+    the layout's own faces.pckl. Otherwise `detector_factory()` makes the face detector, which
+    searches images of at least `min_input_side` pixels a side (its FaceDetector.min_input_side).
     `probed` is media.require_scorable's answer for the video, when the caller has it already.
     """
     info, alignment = probed or media.require_scorable(videofile)
-    media.require_face_sized(videofile, info, options.facedet_scale)
+    media.require_face_sized(videofile, info, options.facedet_scale, min_input_side)
     layout = dataclasses.replace(layout, container=options.container)
     if faces is not None:
         faces = check_faces(faces, "faces")

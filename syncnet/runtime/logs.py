@@ -6,7 +6,7 @@ import os
 import sys
 
 # The loggers of this project's own modules; other libraries log only their warnings.
-OWN_LOGGERS = ("syncnet", "SyncNetInstance", "detectors")
+OWN_LOGGERS = ("syncnet",)
 _log_handler = None
 _program = "syncnet"
 # What the lines logged now are about (a batch worker's current video), named at their start.

@@ -3,30 +3,21 @@
     detector = S3FD(device="auto")
     boxes = detector.detect_faces(rgb_image, conf_th=0.9, scales=[0.25])  # rows x1,y1,x2,y2,score
 """
-from pathlib import Path
-
 import cv2
 import numpy as np
 import torch
 
-from syncnet.runtime.devices import resolve_device
-from syncnet.errors import InputError, WeightsError
-from syncnet.models.paths import OFFLINE_HINT, S3FD_DEFAULT, find_s3fd_weights, named_file_hint
-from syncnet.models.weights import load_state_dict
+from syncnet.detection.core import FaceDetector
+from syncnet.errors import InputError
 
 from .box_utils import decode, nms, prior_boxes, select_faces
 from .nets import S3FDNet
 
-__all__ = ["S3FD", "S3FDNet", "WeightsError", "DEFAULT_WEIGHTS"]
+__all__ = ["S3FD", "S3FDNet"]
 
-# Beside this package, not the working directory, so any caller finds the same weights.
-DEFAULT_WEIGHTS = S3FD_DEFAULT
-HOW_TO_GET = f"run `bash download_model.sh` to get the official sfd_face.pth, {OFFLINE_HINT}"
 # Training means per channel, in the RGB order the network sees.
 IMG_MEAN = np.array([123.0, 117.0, 104.0], dtype=np.float32)
 FINAL_NMS_IOU = 0.1
-# Smallest side that survives the trunk's five 2x2 max-pools (the third rounds up).
-MIN_INPUT = 28
 
 
 def _check_image(image, index):
@@ -48,25 +39,26 @@ def _check_scales(scales):
     return scales
 
 
-class S3FD:
+class S3FD(FaceDetector):
     """Face detector. `device` is 'auto' (CUDA when present), 'cpu' or 'cuda'; `weights` a file of
-    S3FD's layout (default: the official sfd_face.pth, checksummed, beside this package or in
-    the model cache)."""
+    S3FD's layout (default: the official sfd_face.pth, checksummed, in detectors/s3fd/weights of
+    a checkout, where the reference keeps it, or in the model cache)."""
+    # Smallest side that survives the trunk's five 2x2 max-pools (the third rounds up).
+    min_input_side = 28
+    weights_file = "sfd_face.pth"
+    weights_folder = "detectors/s3fd/weights"
 
     def __init__(self, device="auto", weights=None):
-        self.device = resolve_device(device)
-        self.weights = Path(find_s3fd_weights(weights))
-        how_to_get = HOW_TO_GET if weights is None else named_file_hint("S3FD", "sfd_face.pth")
-        self.net = load_state_dict(S3FDNet(), self.weights, "S3FD weights", how_to_get,
-                                   official=weights is None).to(self.device).eval()
+        super().__init__(device, weights)
+        self.net = self.load_weights(S3FDNet()).to(self.device).eval()
 
     def _prepare(self, image, scale):
         """Resize by `scale` and subtract the means: float32 C x H x W."""
         resized = cv2.resize(image, dsize=(0, 0), fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        if min(resized.shape[:2]) < MIN_INPUT:
+        if min(resized.shape[:2]) < self.min_input_side:
             raise InputError(f"scale {scale} makes the {image.shape[1]}x{image.shape[0]} image "
                              f"{resized.shape[1]}x{resized.shape[0]}; S3FD needs at least "
-                             f"{MIN_INPUT}x{MIN_INPUT} (use a larger --facedet_scale)")
+                             f"{self.min_input_side}x{self.min_input_side} (use a larger --facedet_scale)")
         return (resized.astype(np.float32) - IMG_MEAN).transpose(2, 0, 1)
 
     def _run(self, batch):
@@ -77,7 +69,9 @@ class S3FD:
         return decode(loc, priors), conf[..., 1]
 
     def detect_faces_batch(self, rgb_images, conf_th=0.8, scales=(1,)):
-        """detect_faces for each image; same-sized images go through the network together."""
+        """FaceDetector.detect_faces_batch. Per scale each image is resized (INTER_LINEAR) and
+        searched, same-sized images through the network together; boxes with score > conf_th are
+        mapped to the original image, and a final NMS at IoU 0.1 merges the scales."""
         images = [_check_image(image, i) for i, image in enumerate(rgb_images)]
         scales = _check_scales(scales)
         found = [[] for _ in images]  # per image, per scale: (boxes float32, scores float32)
@@ -102,11 +96,3 @@ class S3FD:
                 rows = np.concatenate([np.column_stack((b, s)).astype(np.float64) for b, s in per_scale])
             results.append(rows[nms(rows[:, :4], rows[:, 4], FINAL_NMS_IOU)])
         return results
-
-    def detect_faces(self, rgb_image, conf_th=0.8, scales=(1,)):
-        """Faces in one RGB image: float64 array of rows (x1, y1, x2, y2, score), best first.
-
-        Per scale the image is resized (INTER_LINEAR) and searched; boxes with score > conf_th
-        are mapped to the original image, and a final NMS at IoU 0.1 merges the scales.
-        """
-        return self.detect_faces_batch([rgb_image], conf_th=conf_th, scales=scales)[0]
