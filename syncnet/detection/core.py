@@ -45,7 +45,7 @@ class FaceDetector:
 
     def load_weights(self, module):
         """`module` with self.weights loaded, strictly and safely (see syncnet.models.weights)."""
-        from syncnet.models.weights import load_state_dict  # here: importing the registry stays light
+        from syncnet.models.weights import load_state_dict  # here: the options import syncnet.detection, without torch
 
         name = type(self).__name__
         how_to_get = (f"run `bash download_model.sh` to get the official {self.weights_file}, {OFFLINE_HINT}"
