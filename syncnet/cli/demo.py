@@ -1,10 +1,10 @@
-#!/usr/bin/env python3
-"""Score the audio-visual sync of one cropped face video: AV offset, min dist and confidence."""
+"""syncnet-demo (demo_syncnet.py): the audio-visual sync of one cropped face video, its AV offset,
+min dist and confidence."""
 import os
 import sys
 
-from syncnet.cli import (add_common_options, add_model_options, add_options, add_timeline_options, make_parser,
-                         model_options, options_from, reported_errors)
+from syncnet.cli import (add_common_options, add_face_video_options, add_model_options, add_offset_option, add_options,
+                         add_timeline_options, make_parser, model_options, options_from, run_command)
 from syncnet.options import OutputOptions, ScoringOptions, TimelineOptions
 
 
@@ -12,11 +12,8 @@ def build_parser(argv=None):
     parser = make_parser("demo_syncnet.py", "Score the audio-visual sync of one 224x224 face video: "
                          "prints its AV offset, min dist (LSE-D) and confidence (LSE-C).", argv)
     add_model_options(parser)
-    parser.add_argument("--videofile", type=str, default="data/example.avi",
-                        help="the face video to score: 224x224 face crops with audio, as run_pipeline.py "
-                             "writes to pycrop/ (default data/example.avi)")
-    parser.add_argument("--tmp_dir", type=str, default="data/work/pytmp",
-                        help="folder for the extracted frames and audio (default data/work/pytmp)")
+    add_face_video_options(parser, "the face video to score: 224x224 face crops with audio, as run_pipeline.py "
+                           "writes to pycrop/", "folder for the extracted frames and audio (default %(default)s)")
     parser.add_argument("--reference", type=str, default="demo",
                         help="name of this run's folder under --tmp_dir, cleared at each run (default demo)")
     parser.add_argument("--resize", action="store_true",
@@ -26,9 +23,7 @@ def build_parser(argv=None):
                         help="also write a copy of the video with its sync repaired as the timeline's verdict "
                              "says: a constant shift, drift resampled away, or jumps shifted piece by piece "
                              "(.avi/.mov/.mkv: PCM audio, sample-exact; .mp4/.m4v: AAC)")
-    parser.add_argument("--offset", type=int, default=None,
-                        help="with --write_synced: shift by this many frames instead of the detected "
-                             "offset (positive = the audio is early and gets delayed)")
+    add_offset_option(parser, "the detected offset")
     parser.add_argument("--plot", metavar="OUT.png", default=None,
                         help="also draw the distance curve, the framewise confidence and the offset over "
                              "time (.png/.pdf/.svg)")
@@ -70,46 +65,47 @@ def timeline_wanted(args, timeline, probed):
     return timeline if timeline.segment_s <= seconds else None
 
 
+def run(args):
+    """Score the face video; then the timeline, plot and repaired copy asked for."""
+    from syncnet import VideoScorer
+    from syncnet.io.media import require_scorable
+    from syncnet.render.reports import demo_report
+
+    scoring, timeline = options_from(args, ScoringOptions), options_from(args, TimelineOptions)
+    min_conf = OutputOptions(min_conf=args.min_conf).min_conf
+    check_outputs(args)
+    probed = require_scorable(args.videofile)
+    timeline = timeline_wanted(args, timeline, probed)
+    scorer = VideoScorer.from_options(model_options(args))
+    scorer.syncnet  # loads the model, after the checks
+    print("Model %s loaded." % args.initial_model)
+    score = scorer.score_face_video(args.videofile, args.tmp_dir, args.reference, scoring,
+                                    resize=args.resize, quiet=args.quiet, probed=probed, timeline=timeline,
+                                    min_conf=min_conf)
+    print(demo_report(score))
+    if args.timeline:
+        from syncnet.io.fileio import save_json
+
+        save_json(score.timeline.record(), args.timeline)
+        print("Wrote %s" % args.timeline)
+    if args.plot:
+        from syncnet.render.plots import plot_demo
+
+        plot_demo(score.summary, scoring.vshift, os.path.basename(args.videofile), args.plot, score.timeline)
+        print("Wrote %s" % args.plot)
+    if args.write_synced:
+        from syncnet.repair.warp import repair_sync
+
+        offset = score.summary.offset if args.offset is None else args.offset
+        if args.offset is None and score.summary.confidence < min_conf:
+            print("Note: confidence %.3f is below %g, so the detected offset may be wrong "
+                  "(pass --offset N if you know the lag)." % (score.summary.confidence, min_conf))
+        print(repair_sync(args.videofile, args.write_synced, score.timeline if args.offset is None else None,
+                          offset).description)
+
+
 def main(argv=None):
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    with reported_errors(parser.prog, args.debug, args.quiet):
-        from syncnet import VideoScorer
-        from syncnet.io.media import require_scorable
-        from syncnet.render.reports import demo_report
-
-        scoring, timeline = options_from(args, ScoringOptions), options_from(args, TimelineOptions)
-        min_conf = OutputOptions(min_conf=args.min_conf).min_conf
-        check_outputs(args)
-        probed = require_scorable(args.videofile)
-        timeline = timeline_wanted(args, timeline, probed)
-        scorer = VideoScorer.from_options(model_options(args))
-        scorer.syncnet  # loads the model, after the checks
-        print("Model %s loaded." % args.initial_model)
-        score = scorer.score_face_video(args.videofile, args.tmp_dir, args.reference, scoring,
-                                        resize=args.resize, quiet=args.quiet, probed=probed, timeline=timeline,
-                                        min_conf=min_conf)
-        print(demo_report(score))
-        if args.timeline:
-            from syncnet.io.fileio import save_json
-
-            save_json(score.timeline.record(), args.timeline)
-            print("Wrote %s" % args.timeline)
-        if args.plot:
-            from syncnet.render.plots import plot_demo
-
-            plot_demo(score.summary, scoring.vshift, os.path.basename(args.videofile), args.plot, score.timeline)
-            print("Wrote %s" % args.plot)
-        if args.write_synced:
-            from syncnet.repair.warp import repair_sync
-
-            offset = score.summary.offset if args.offset is None else args.offset
-            if args.offset is None and score.summary.confidence < min_conf:
-                print("Note: confidence %.3f is below %g, so the detected offset may be wrong "
-                      "(pass --offset N if you know the lag)." % (score.summary.confidence, min_conf))
-            print(repair_sync(args.videofile, args.write_synced, score.timeline if args.offset is None else None,
-                              offset).description)
-    return 0
+    return run_command(build_parser, run, argv)
 
 
 if __name__ == "__main__":
