@@ -9,8 +9,9 @@ import os
 from pathlib import Path
 
 from syncnet.errors import WeightsError
+from syncnet.models.files import MODEL_FILES
 
-SYNCNET_DEFAULT = "data/syncnet_v2.model"
+SYNCNET_DEFAULT = MODEL_FILES["syncnet_v2.model"].checkout_path
 # Where every "model not found" message sends a user without internet access.
 OFFLINE_HINT = ("or offline: see 'Offline' in README.md (SYNCNET_MIRROR=FOLDER_OR_URL bash download_model.sh, "
                 "--initial_model / --s3fd_model PATH, score_video(syncnet_model=PATH))")
@@ -25,7 +26,7 @@ def named_file_hint(network, official_name):
 # The folder that holds the top-level modules and data/: the checkout, or site-packages.
 CODE_ROOT = Path(__file__).resolve().parents[2]
 # S3FD's weights sit beside its code, where the reference keeps them.
-S3FD_DEFAULT = CODE_ROOT / "detectors" / "s3fd" / "weights" / "sfd_face.pth"
+S3FD_DEFAULT = CODE_ROOT / MODEL_FILES["sfd_face.pth"].checkout_path
 
 
 def cache_dir():
@@ -73,3 +74,9 @@ def find_s3fd_weights(path=None):
     if path is not None:
         return os.fspath(path)
     return _first_existing([S3FD_DEFAULT, cache_dir() / "sfd_face.pth"], "S3FD weights sfd_face.pth")
+
+
+def download_place(spec):
+    """Where the downloader puts a model file (a files.ModelFile) by default: its place in a
+    checkout, else the model cache, where an installed package looks for it."""
+    return CODE_ROOT / spec.checkout_path if _in_checkout() else cache_dir() / spec.name
