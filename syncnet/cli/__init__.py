@@ -101,6 +101,11 @@ def add_offset_option(parser, instead_of):
 def add_common_options(parser):
     parser.add_argument("--device", default="auto",
                         help=f"where the networks run: {', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
+    add_reporting_options(parser)
+
+
+def add_reporting_options(parser):
+    """--debug and --quiet, which run_command reads."""
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback on failure (also SYNCNET_DEBUG=1)")
     parser.add_argument("--quiet", action="store_true",
