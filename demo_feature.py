@@ -1,50 +1,8 @@
 #!/usr/bin/env python3
-"""Save SyncNet's 512-d lip features for every 5-frame window of a video."""
-import os
+"""Save SyncNet's 512-d lip features of a face video: the reference's name for syncnet-feature."""
 import sys
 
-from syncnet.cli import (add_common_options, add_model_options, make_parser, model_options, options_from,
-                         reported_errors)
-from syncnet.options import ScoringOptions
-
-
-def build_parser(argv=None):
-    parser = make_parser("demo_feature.py", "Save SyncNet's 512-d lip features of every 5-frame window "
-                         "of a 224x224 face video, (T-4) x 512, with torch.save.", argv)
-    add_model_options(parser)
-    parser.add_argument("--videofile", type=str, default="data/example.avi",
-                        help="the face video: 224x224 face crops (default data/example.avi)")
-    parser.add_argument("--tmp_dir", type=str, default="data/work/pytmp",
-                        help="kept for the reference's command line; features are read straight from "
-                             "the video, so nothing is written there")
-    parser.add_argument("--save_as", type=str, default="data/features.pt",
-                        help="where the features tensor is saved (default data/features.pt)")
-    add_common_options(parser)
-    return parser
-
-
-def main(argv=None):
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    with reported_errors(parser.prog, args.debug, args.quiet):
-        import torch
-
-        from syncnet import VideoScorer
-        from syncnet.errors import InputError
-        from syncnet.io.fileio import atomic_path
-
-        scoring = options_from(args, ScoringOptions)
-        if not os.path.isfile(args.videofile):
-            raise InputError(f"video file not found: {args.videofile}")
-        scorer = VideoScorer.from_options(model_options(args))
-        scorer.syncnet  # loads the model, after the checks
-        print("Model %s loaded." % args.initial_model)
-        features = scorer.lip_features(args.videofile, scoring.batch_size)
-        with atomic_path(args.save_as) as temporary:
-            torch.save(features, temporary)
-        print("Saved %d x %d features to %s" % (*features.shape, args.save_as))
-    return 0
-
+from syncnet.cli.feature import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,59 +1,8 @@
 #!/usr/bin/env python3
-"""Find the face tracks of a video and crop each into pycrop/REFERENCE/%05d.avi, with its audio."""
+"""Find and crop the face tracks of a video: the reference's name for syncnet-pipeline."""
 import sys
 
-from syncnet.cli import (add_common_options, add_pipeline_options, make_parser, model_options, options_from,
-                         reported_errors)
-from syncnet.options import PipelineOptions
-
-
-def build_parser(argv=None):
-    parser = make_parser("run_pipeline.py", "Find the face tracks of a video (S3FD faces, PySceneDetect "
-                         "shots, IoU tracking) and crop each to a 224x224 face video with its audio.", argv)
-    parser.add_argument("--data_dir", type=str, default="data/work",
-                        help="folder that holds pyavi, pycrop, pywork, pytmp and pyframes (default data/work)")
-    parser.add_argument("--videofile", type=str, default="", help="the video to process (required)")
-    parser.add_argument("--reference", type=str, default="",
-                        help="name of this run's folders under --data_dir (required)")
-    add_pipeline_options(parser)
-    parser.add_argument("--reuse_faces", action="store_true",
-                        help="use pywork/REFERENCE/faces.pckl from an earlier run instead of detecting")
-    parser.add_argument("--faces", metavar="FILE", default=None,
-                        help="use these detections instead of detecting: a .json or .pckl file in "
-                             "faces.pckl's format (per frame, a list of {frame, bbox, conf})")
-    add_common_options(parser)
-    return parser
-
-
-def main(argv=None):
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    with reported_errors(parser.prog, args.debug, args.quiet):
-        from syncnet import VideoScorer
-        from syncnet.pipeline.detection import load_faces_file
-        from syncnet.errors import InputError
-        from syncnet.io.layout import check_reference
-
-        options = options_from(args, PipelineOptions)
-        if not args.videofile:
-            raise InputError("--videofile is required: the video to process")
-        if not args.reference:
-            raise InputError("--reference is required: the name of this run's folders under --data_dir")
-        check_reference(args.reference)
-        if args.faces and args.reuse_faces:
-            raise InputError("--faces and --reuse_faces both name the detections to use: pass one")
-        faces = load_faces_file(args.faces) if args.faces else None
-        outcome = VideoScorer.from_options(model_options(args)).find_tracks(
-            args.videofile, args.data_dir, args.reference, options, faces=faces, reuse_faces=args.reuse_faces,
-            quiet=args.quiet)
-        if outcome.tracks:
-            print("%d face track(s) cropped to %s" % (len(outcome.tracks), outcome.crop_dir))
-        else:
-            from syncnet.render.reports import no_track_report
-
-            print(no_track_report(outcome.tally, options, outcome.crop_dir, detected=not args.faces))
-    return 0
-
+from syncnet.cli.pipeline import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,41 +1,8 @@
 #!/usr/bin/env python3
-"""Draw each face track, coloured by its sync confidence: pyavi/REFERENCE/video_out.avi and confidence.png."""
+"""Draw each face track coloured by its sync confidence: the reference's name for syncnet-visualise."""
 import sys
 
-from syncnet.cli import add_common_options, make_parser, reported_errors
-from syncnet.options import PipelineOptions
-
-
-def build_parser(argv=None):
-    parser = make_parser("run_visualise.py", "Draw every face track on the video, coloured by its sync "
-                         "confidence (video_out.avi), and plot who speaks when (confidence.png).", argv)
-    parser.add_argument("--data_dir", type=str, default="data/work",
-                        help="the --data_dir of run_pipeline.py and run_syncnet.py (default data/work)")
-    parser.add_argument("--videofile", type=str, default="",
-                        help="kept for the reference's command line; the converted video in pyavi/ is drawn on")
-    parser.add_argument("--reference", type=str, default="",
-                        help="the --reference of run_pipeline.py and run_syncnet.py (required)")
-    parser.add_argument("--frame_rate", type=int, default=PipelineOptions.frame_rate,
-                        help=f"frame rate of the drawn video (default {PipelineOptions.frame_rate})")
-    add_common_options(parser)
-    return parser
-
-
-def main(argv=None):
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    with reported_errors(parser.prog, args.debug, args.quiet):
-        from syncnet.errors import InputError
-        from syncnet.io.layout import Layout
-        from syncnet.render.reports import written
-        from syncnet.render.visualise import visualise_run
-
-        if not args.reference:
-            raise InputError("--reference is required: the --reference of run_pipeline.py")
-        frame_rate = PipelineOptions(frame_rate=args.frame_rate).frame_rate
-        print(written(visualise_run(Layout(args.data_dir, args.reference), frame_rate)))
-    return 0
-
+from syncnet.cli.visualise import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,11 +11,9 @@ import tempfile
 import numpy as np
 import pytest
 
-import demo_syncnet
-import run_pipeline
-import run_syncnet
 import syncnet
 from syncnet import InputError, OutputOptions, PipelineOptions, ScoringOptions, TrackResult, VideoResult
+from syncnet.cli import demo as demo_command, pipeline as pipeline_command, score as score_command
 from tests.helpers import (REPO_ROOT, TEST_DEVICE, TWOFACE, TWOFACE_SPEAKER_THRESHOLD, reference_frame_confidence,
                            reference_summary)
 
@@ -106,9 +104,9 @@ def test_defaults_are_the_references_and_defined_once():
                                                 min_face_size=100)
     assert (ScoringOptions().batch_size, ScoringOptions().vshift) == (20, 15)
     assert (OutputOptions().min_conf, OutputOptions().speaker_threshold) == (3.0, 3.0)
-    pipeline = vars(run_pipeline.build_parser([]).parse_args([]))
-    scoring = vars(run_syncnet.build_parser([]).parse_args([]))
-    demo = vars(demo_syncnet.build_parser([]).parse_args([]))
+    pipeline = vars(pipeline_command.build_parser([]).parse_args([]))
+    scoring = vars(score_command.build_parser([]).parse_args([]))
+    demo = vars(demo_command.build_parser([]).parse_args([]))
     for name, value in vars(PipelineOptions()).items():
         assert pipeline[name] == value, name
     for name in ("batch_size", "vshift"):

@@ -22,10 +22,12 @@ FENCE = re.compile(r"(?P<mark><!-- docs-test: run -->\n)?```bash\n(?P<body>.*?)^
 
 SCRIPTS = {name: target.split(":")[0] for name, target in
            tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"].items()}
-MODULE_OF_SCRIPT = {f"{module}.py": module for module in SCRIPTS.values() if "." not in module}
+# The reference's scripts, each a shim that runs one command module: demo_syncnet.py -> syncnet.cli.demo.
+MODULE_OF_SCRIPT = {path.name: match[1] for path in REPO_ROOT.glob("*.py")
+                    if (match := re.search(r"^from (syncnet\.cli\.\w+) import main$", path.read_text(), re.M))}
 PARSERS = {**SCRIPTS, **MODULE_OF_SCRIPT, "benchmarks/bench.py": "benchmarks.bench",
            "syncnet.batch": "syncnet.cli.batch", "syncnet.eval": "syncnet.cli.eval",
-           **{module: module for module in MODULE_OF_SCRIPT.values()}}
+           **{script[:-3]: module for script, module in MODULE_OF_SCRIPT.items()}}
 
 
 def bash_blocks(marked_only=False):

@@ -1,18 +1,17 @@
-"""Tests for download_model.sh.
+"""syncnet-download (and download_model.sh, which runs it): in-process, against real servers on
+127.0.0.1 only.
 
-The script runs as a subprocess on a temporary copy of the repository layout, so the
-real data/ folder is never touched, and never reaches the network: every run gets fake
-`curl` and `wget` commands first on PATH that fail at once (or, where a test says so,
-serve files from a local folder). The web-mirror tests run a real HTTP(S) server on
-127.0.0.1 and let the real downloader reach that address only (see LOCAL_OR_FAKE).
+Every test runs in a temporary checkout (paths.CODE_ROOT points at it), so the real data/ is
+never touched, and the official site's URLs point at a port on 127.0.0.1 that nothing listens on,
+unless a test serves them itself: nothing here leaves the machine.
 """
+import base64
 import contextlib
-import functools
+import dataclasses
 import hashlib
 import http.server
 import os
 import shutil
-import signal
 import socket
 import ssl
 import stat
@@ -20,26 +19,16 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = REPO_ROOT / "download_model.sh"
-BASH = shutil.which("bash")
+from syncnet.cli.download import main
+from syncnet.models import download as downloader
+from syncnet.models.files import MODEL_FILES, git_blob_id_of
+from tests.helpers import REPO_ROOT
 
-# base name -> (path inside the repo, checksum override variable, checksum kind)
-FILES = {
-    "syncnet_v2.model": ("data/syncnet_v2.model", "SYNCNET_SHA256_SYNCNET", "sha256"),
-    "example.avi": ("data/example.avi", "SYNCNET_SHA256_EXAMPLE", "sha256"),
-    "sfd_face.pth": ("detectors/s3fd/weights/sfd_face.pth", "SYNCNET_GITBLOB_SFD", "gitblob"),
-}
-
-URLS = {
-    "syncnet_v2.model": "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
-    "example.avi": "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/example.avi",
-    "sfd_face.pth": "https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth",
-}
+PROG = "syncnet-download"
+NAMES = list(MODEL_FILES)
 
 # Small stand-ins with NUL bytes, newlines and high bytes, so hashing must be byte-exact.
 FAKE = {
@@ -48,608 +37,18 @@ FAKE = {
     "sfd_face.pth": b"PK\x03\x04 fake s3fd\x00\n\xff\xfe" + bytes(range(255, -1, -1)) * 2,
 }
 
-# Tools the script may need, for tests that run it on a restricted PATH.
-BASE_TOOLS = ["tr", "mktemp", "mkdir", "cp", "mv", "rm", "chmod", "cat", "wc"]
 
-FAILING_CURL = """#!/bin/sh
-echo "curl: (6) Could not resolve host: fake-offline" >&2
-exit 6
-"""
-
-FAILING_WGET = """#!/bin/sh
-echo "wget: unable to resolve host address (fake-offline)" >&2
-exit 4
-"""
-
-# Serves URL basenames from $FAKE_SERVER, logging each call's arguments to $FAKE_LOG.
-SERVING_CURL = """#!/bin/sh
-echo "curl $*" >> "$FAKE_LOG"
-out=""
-url=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -o) out="$2"; shift 2 ;;
-        -*) shift ;;
-        *) url="$1"; shift ;;
-    esac
-done
-name="${url##*/}"
-[ -f "$FAKE_SERVER/$name" ] || { echo "curl: (22) 404 for $url" >&2; exit 22; }
-cat "$FAKE_SERVER/$name" > "$out"
-"""
-
-SERVING_WGET = """#!/bin/sh
-echo "wget $*" >> "$FAKE_LOG"
-out=""
-url=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -O) out="$2"; shift 2 ;;
-        -*) shift ;;
-        *) url="$1"; shift ;;
-    esac
-done
-name="${url##*/}"
-[ -f "$FAKE_SERVER/$name" ] || { echo "wget: 404 for $url" >&2; exit 8; }
-cat "$FAKE_SERVER/$name" > "$out"
-"""
-
-# Writes part of a file, then fails: the script must not keep the partial file.
-PARTIAL_CURL = """#!/bin/sh
-out=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -o) out="$2"; shift 2 ;;
-        *) shift ;;
-    esac
-done
-printf 'partial data' > "$out"
-echo "curl: (18) transfer closed with outstanding read data remaining" >&2
-exit 18
-"""
-
-# Writes part of a file, signals that it started, then hangs until killed.
-HANGING_CURL = """#!/bin/sh
-out=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -o) out="$2"; shift 2 ;;
-        *) shift ;;
-    esac
-done
-printf 'partial data' > "$out"
-: > "$FAKE_STARTED"
-exec sleep 60
-"""
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def sha256(data):
+def digest(name, data):
+    """The digest of `data` of the kind MODEL_FILES names for `name`, computed here independently:
+    SHA-256, or git's blob id, sha1(b"blob <size>\\0" + data)."""
+    if MODEL_FILES[name].kind == "git blob id":
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
     return hashlib.sha256(data).hexdigest()
 
 
-def git_blob_id(data):
-    """Git blob id computed independently of the script: sha1(b"blob <size>\\0" + data)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def digest(name, data):
-    return git_blob_id(data) if FILES[name][2] == "gitblob" else sha256(data)
-
-
 def true_overrides(files=FAKE):
-    """Checksum override variables set to the true digests of the given file contents."""
-    return {FILES[name][1]: digest(name, data) for name, data in files.items()}
-
-
-def write_exe(path, text):
-    path.write_text(text)
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture
-def repo(tmp_path):
-    """A temporary copy of the repository layout holding only download_model.sh."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copy2(SCRIPT, root / "download_model.sh")
-    (root / "data").mkdir()
-    (root / "detectors" / "s3fd" / "weights").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
-def mirror(tmp_path):
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def offline_bin(tmp_path):
-    """A folder with fake curl and wget that fail at once, as with no network."""
-    folder = tmp_path / "offline-bin"
-    folder.mkdir()
-    write_exe(folder / "curl", FAILING_CURL)
-    write_exe(folder / "wget", FAILING_WGET)
-    return folder
-
-
-def minimal_bin(folder, tools):
-    """A folder of links to just the named system tools (no curl, wget, ... unless named)."""
-    folder.mkdir(exist_ok=True)
-    for tool in tools:
-        if tool == "python3":
-            target = os.path.realpath(sys.executable)
-        else:
-            target = shutil.which(tool)
-            assert target, f"{tool} is needed to run this test"
-        (folder / tool).symlink_to(target)
-    return folder
-
-
-def run_script(repo, offline_bin, env=None, cwd=None, path=None, timeout=120):
-    """Run the copied script with bash. PATH puts the fake offline curl/wget first,
-    unless `path` gives the whole PATH. A variable given as None in `env` is unset."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCNET_")}
-    full_env["PATH"] = path if path is not None else f"{offline_bin}{os.pathsep}{os.environ['PATH']}"
-    full_env.update(env or {})
-    full_env = {k: v for k, v in full_env.items() if v is not None}  # None: unset it
-    return subprocess.run(
-        [BASH, str(repo / "download_model.sh")],
-        env=full_env,
-        cwd=str(cwd or repo.parent),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=lambda: os.umask(0o022),
-    )
-
-
-def leftovers(repo):
-    """Temporary download files anywhere in the repo copy."""
-    return sorted(str(p.relative_to(repo)) for p in repo.rglob("*.part*"))
-
-
-def dest(repo, name):
-    return repo / FILES[name][0]
-
-
-# ---------------------------------------------------------------- the checksum itself
-
-
-def test_script_is_valid_bash():
-    subprocess.run([BASH, "-n", str(SCRIPT)], check=True)
-
-
-@pytest.mark.parametrize("data", [FAKE["sfd_face.pth"], b"", b"\x00" * 1000, b"no newline"])
-def test_git_blob_id_matches_git_hash_object(tmp_path, repo, mirror, offline_bin, data):
-    # The test's own blob id agrees with git ...
-    fixture = tmp_path / "fixture.bin"
-    fixture.write_bytes(data)
-    git = subprocess.run(
-        ["git", "hash-object", "--no-filters", str(fixture)],
-        cwd=str(tmp_path), capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    assert git_blob_id(data) == git
-    # ... and the script accepts the file exactly when told git's id.
-    shutil.copy(fixture, mirror / "sfd_face.pth")
-    env = {"SYNCNET_MIRROR": str(mirror), "SYNCNET_ONLY": "sfd_face.pth", "SYNCNET_GITBLOB_SFD": git}
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 0, result.stderr
-    assert dest(repo, "sfd_face.pth").read_bytes() == data
-
-
-def test_git_blob_id_of_real_clip(clip):
-    path = clip("example.avi")
-    git = subprocess.run(
-        ["git", "hash-object", "--no-filters", str(path)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert git_blob_id(path.read_bytes()) == git
-
-
-# ---------------------------------------------------------------- accepting good files
-
-
-def test_accepts_good_files_from_mirror(repo, mirror, offline_bin):
-    for name, data in FAKE.items():
-        (mirror / name).write_bytes(data)
-    env = {"SYNCNET_MIRROR": str(mirror), **true_overrides()}
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    for name, data in FAKE.items():
-        path = dest(repo, name)
-        assert path.read_bytes() == data
-        assert f"{name}: copied from mirror and verified" in result.stdout
-        # Readable like any new file (mktemp alone would make it owner-only).
-        assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert len(result.stdout.splitlines()) == 3
-    assert leftovers(repo) == []
-
-
-def test_real_example_clip_passes_default_checksum(repo, offline_bin, clip):
-    source = clip("example.avi")
-    env = {"SYNCNET_MIRROR": str(source.parent), "SYNCNET_ONLY": "example.avi"}
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "example.avi: copied from mirror and verified"
-    assert dest(repo, "example.avi").read_bytes() == source.read_bytes()
-    # SYNCNET_ONLY restricted the run: the weights were not attempted.
-    assert not dest(repo, "syncnet_v2.model").exists()
-    assert not dest(repo, "sfd_face.pth").exists()
-
-
-def test_defaults_apply_without_overrides(repo, mirror, offline_bin):
-    """Without the override variables, stand-in files fail the real checksums."""
-    for name, data in FAKE.items():
-        (mirror / name).write_bytes(data)
-    result = run_script(repo, offline_bin, {"SYNCNET_MIRROR": str(mirror)})
-    assert result.returncode != 0
-    for name in FAKE:
-        assert not dest(repo, name).exists()
-    assert "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442" in result.stderr
-    assert "1724121b3a50141cfc9e77c034f7de914024d015b92762ae12d3e1a7151b8621" in result.stderr
-    assert "2bdf053a994371d57f6f535cb2682dc3e2990e89" in result.stderr
-    assert leftovers(repo) == []
-
-
-def test_runs_from_any_directory_with_relative_mirror(tmp_path, repo, mirror, offline_bin):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (mirror / "example.avi").write_bytes(FAKE["example.avi"])
-    env = {
-        "SYNCNET_MIRROR": os.path.relpath(mirror, elsewhere),
-        "SYNCNET_ONLY": "example.avi",
-        **true_overrides(),
-    }
-    result = run_script(repo, offline_bin, env, cwd=elsewhere)
-    assert result.returncode == 0, result.stderr
-    assert dest(repo, "example.avi").read_bytes() == FAKE["example.avi"]
-    assert list(elsewhere.iterdir()) == []
-
-
-def test_creates_missing_destination_folders(repo, mirror, offline_bin):
-    shutil.rmtree(repo / "data")
-    shutil.rmtree(repo / "detectors")
-    for name, data in FAKE.items():
-        (mirror / name).write_bytes(data)
-    result = run_script(repo, offline_bin, {"SYNCNET_MIRROR": str(mirror), **true_overrides()})
-    assert result.returncode == 0, result.stderr
-    for name, data in FAKE.items():
-        assert dest(repo, name).read_bytes() == data
-
-
-# ---------------------------------------------------------------- downloading (fake network)
-
-
-@pytest.mark.parametrize("downloader", ["curl", "wget"])
-def test_downloads_when_absent_from_mirror(tmp_path, repo, mirror, downloader):
-    """A file the mirror lacks is fetched from its reference URL (by a fake downloader)."""
-    server = tmp_path / "server"
-    server.mkdir()
-    for name, data in FAKE.items():
-        (server / name).write_bytes(data)
-    (mirror / "example.avi").write_bytes(FAKE["example.avi"])
-    log = tmp_path / "fake.log"
-    tools = ["tr", "mktemp", "mkdir", "cp", "mv", "rm", "chmod", "cat", "wc", "sha256sum", "sha1sum"]
-    bin_dir = minimal_bin(tmp_path / "bin", tools)
-    write_exe(bin_dir / downloader, SERVING_CURL if downloader == "curl" else SERVING_WGET)
-    env = {
-        "SYNCNET_MIRROR": str(mirror),
-        "FAKE_SERVER": str(server),
-        "FAKE_LOG": str(log),
-        **true_overrides(),
-    }
-    result = run_script(repo, None, env, path=str(bin_dir))
-    assert result.returncode == 0, result.stderr
-    assert "syncnet_v2.model: downloaded and verified" in result.stdout
-    assert "sfd_face.pth: downloaded and verified" in result.stdout
-    assert "example.avi: copied from mirror and verified" in result.stdout
-    for name, data in FAKE.items():
-        assert dest(repo, name).read_bytes() == data
-    calls = log.read_text()
-    assert URLS["syncnet_v2.model"] in calls
-    assert URLS["sfd_face.pth"] in calls
-    assert URLS["example.avi"] not in calls
-    if downloader == "curl":
-        for line in calls.splitlines():
-            flags = "".join(t[1:] for t in line.split() if t.startswith("-") and not t.startswith("--"))
-            assert "f" in flags and "L" in flags  # fail on HTTP errors, follow redirects
-            assert "--retry 3" in line
-    assert leftovers(repo) == []
-
-
-# Logs its arguments to $FAKE_LOG, then fails as a failed name lookup does (offline).
-UNREACHABLE = {"curl": """#!/bin/sh
-echo "curl $*" >> "$FAKE_LOG"
-echo "curl: (6) Could not resolve host: fake-offline" >&2
-exit 6
-""", "wget": """#!/bin/sh
-echo "wget $*" >> "$FAKE_LOG"
-echo "wget: unable to resolve host address (fake-offline)" >&2
-exit 4
-"""}
-
-
-@pytest.mark.parametrize("downloader", ["curl", "wget"])
-def test_an_unreachable_official_site_is_waited_on_once(tmp_path, repo, downloader):
-    """Offline, the first download gives up after a short connect timeout, and the other files
-    do not wait on the official site again; each file still gets its one line with the hint."""
-    log = tmp_path / "fake.log"
-    bin_dir = minimal_bin(tmp_path / "bin", BASE_TOOLS + ["sha256sum", "sha1sum"])
-    write_exe(bin_dir / downloader, UNREACHABLE[downloader])
-    result = run_script(repo, None, {"FAKE_LOG": str(log), **true_overrides()}, path=str(bin_dir))
-    assert result.returncode == 1
-    calls = log.read_text().splitlines()
-    assert len(calls) == 1 and URLS["syncnet_v2.model"] in calls[0], calls
-    assert ("--connect-timeout 10" if downloader == "curl" else "--connect-timeout=10 --dns-timeout=10") in calls[0]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 3, result.stderr
-    assert "resolve host" in lines[0]
-    for name, line in zip(("example.avi", "sfd_face.pth"), lines[1:]):
-        assert line.startswith(f"download_model.sh: {name}: not downloaded: the official site could not be "
-                               "reached for syncnet_v2.model")
-    assert all("see 'Offline' in README.md" in line for line in lines)
-    assert leftovers(repo) == []
-
-
-def test_an_http_error_does_not_skip_the_other_files(tmp_path, repo):
-    """A 404 is an answer: the site is up, so every file is still tried there."""
-    server, log = tmp_path / "server", tmp_path / "fake.log"
-    server.mkdir()
-    bin_dir = minimal_bin(tmp_path / "bin", BASE_TOOLS + ["sha256sum", "sha1sum"])
-    write_exe(bin_dir / "curl", SERVING_CURL)
-    result = run_script(repo, None, {"FAKE_SERVER": str(server), "FAKE_LOG": str(log), **true_overrides()},
-                        path=str(bin_dir))
-    assert result.returncode == 1
-    assert len(log.read_text().splitlines()) == 3
-
-
-def test_python_fallbacks_for_hashing(tmp_path, repo, mirror):
-    """With no sha256sum/sha1sum/shasum on PATH, python3 computes the checksums."""
-    for name, data in FAKE.items():
-        (mirror / name).write_bytes(data)
-    bin_dir = minimal_bin(tmp_path / "bin", BASE_TOOLS + ["python3"])
-    write_exe(bin_dir / "curl", FAILING_CURL)
-    env = {"SYNCNET_MIRROR": str(mirror), **true_overrides()}
-    result = run_script(repo, None, env, path=str(bin_dir))
-    assert result.returncode == 0, result.stderr
-    for name, data in FAKE.items():
-        assert dest(repo, name).read_bytes() == data
-    # And the python path rejects a wrong digest too.
-    dest(repo, "sfd_face.pth").unlink()
-    env["SYNCNET_GITBLOB_SFD"] = git_blob_id(b"something else")
-    env["SYNCNET_ONLY"] = "sfd_face.pth"
-    result = run_script(repo, None, env, path=str(bin_dir))
-    assert result.returncode != 0
-    assert "sfd_face.pth" in result.stderr and "checksum" in result.stderr
-    assert not dest(repo, "sfd_face.pth").exists()
-
-
-# ---------------------------------------------------------------- rejecting bad files
-
-
-@pytest.mark.parametrize("name", list(FAKE))
-def test_rejects_tampered_file(repo, mirror, offline_bin, name):
-    for other, data in FAKE.items():
-        (mirror / other).write_bytes(data)
-    tampered = bytearray(FAKE[name])
-    tampered[len(tampered) // 2] ^= 0x01
-    (mirror / name).write_bytes(bytes(tampered))
-    env = {"SYNCNET_MIRROR": str(mirror), **true_overrides()}
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode != 0
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 1, result.stderr
-    assert name in error_lines[0] and "checksum" in error_lines[0]
-    assert digest(name, FAKE[name]) in error_lines[0]  # the expected value
-    assert digest(name, bytes(tampered)) in error_lines[0]  # what it got
-    assert not dest(repo, name).exists()
-    assert leftovers(repo) == []
-    # The other files were still handled.
-    for other, data in FAKE.items():
-        if other != name:
-            assert dest(repo, other).read_bytes() == data
-
-
-def test_absent_from_mirror_without_network(repo, mirror, offline_bin):
-    (mirror / "example.avi").write_bytes(FAKE["example.avi"])
-    env = {
-        "SYNCNET_MIRROR": str(mirror),
-        "SYNCNET_ONLY": "example.avi syncnet_v2.model",
-        **true_overrides(),
-    }
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode != 0
-    assert "example.avi: copied from mirror and verified" in result.stdout
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 1, result.stderr
-    assert "syncnet_v2.model" in error_lines[0] and "download" in error_lines[0]
-    assert URLS["syncnet_v2.model"] in error_lines[0]
-    assert not dest(repo, "syncnet_v2.model").exists()
-    assert not dest(repo, "sfd_face.pth").exists()  # not in SYNCNET_ONLY
-    assert leftovers(repo) == []
-
-
-def test_failed_download_leaves_no_partial_file(tmp_path, repo, offline_bin):
-    bin_dir = tmp_path / "partial-bin"
-    bin_dir.mkdir()
-    write_exe(bin_dir / "curl", PARTIAL_CURL)
-    path = f"{bin_dir}{os.pathsep}{offline_bin}{os.pathsep}{os.environ['PATH']}"
-    result = run_script(repo, offline_bin, {"SYNCNET_ONLY": "sfd_face.pth"}, path=path)
-    assert result.returncode != 0
-    assert "sfd_face.pth" in result.stderr and "transfer closed" in result.stderr
-    assert not dest(repo, "sfd_face.pth").exists()
-    assert leftovers(repo) == []
-
-
-def test_interrupted_download_leaves_no_partial_file(tmp_path, repo, offline_bin):
-    bin_dir = tmp_path / "hanging-bin"
-    bin_dir.mkdir()
-    write_exe(bin_dir / "curl", HANGING_CURL)
-    started = tmp_path / "started"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCNET_")}
-    env.update(
-        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        SYNCNET_ONLY="syncnet_v2.model",
-        FAKE_STARTED=str(started),
-    )
-    proc = subprocess.Popen(
-        [BASH, str(repo / "download_model.sh")],
-        env=env, cwd=str(tmp_path), start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not started.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "fake download never started"
-            time.sleep(0.05)
-        assert leftovers(repo), "the partial file should exist while downloading"
-        os.killpg(proc.pid, signal.SIGTERM)  # like Ctrl-C: the whole process group
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode != 0
-    assert not dest(repo, "syncnet_v2.model").exists()
-    assert leftovers(repo) == []
-
-
-# ---------------------------------------------------------------- files already present
-
-
-def test_skips_present_valid_file(repo, mirror, offline_bin):
-    path = dest(repo, "syncnet_v2.model")
-    path.write_bytes(FAKE["syncnet_v2.model"])
-    old = time.time() - 3600
-    os.utime(path, (old, old))
-    before = path.stat()
-    # The mirror holds a different file: a skip must not copy it.
-    (mirror / "syncnet_v2.model").write_bytes(b"other")
-    env = {"SYNCNET_MIRROR": str(mirror), "SYNCNET_ONLY": "syncnet_v2.model", **true_overrides()}
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "syncnet_v2.model: ok (already present)"
-    after = path.stat()
-    assert after.st_mtime_ns == before.st_mtime_ns
-    assert after.st_ino == before.st_ino
-    assert path.read_bytes() == FAKE["syncnet_v2.model"]
-
-
-def test_skips_present_valid_files_offline(repo, offline_bin):
-    """Everything present: no network, no mirror needed."""
-    for name, data in FAKE.items():
-        dest(repo, name).write_bytes(data)
-    result = run_script(repo, offline_bin, true_overrides())
-    assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.splitlines()) == sorted(f"{n}: ok (already present)" for n in FAKE)
-
-
-def test_replaces_present_invalid_file(repo, mirror, offline_bin):
-    path = dest(repo, "sfd_face.pth")
-    path.write_bytes(b"truncated download")
-    (mirror / "sfd_face.pth").write_bytes(FAKE["sfd_face.pth"])
-    env = {"SYNCNET_MIRROR": str(mirror), "SYNCNET_ONLY": "sfd_face.pth", **true_overrides()}
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 0, result.stderr
-    assert "fails verification" in result.stdout and "fetching again" in result.stdout
-    assert "sfd_face.pth: copied from mirror and verified" in result.stdout
-    assert path.read_bytes() == FAKE["sfd_face.pth"]
-    assert leftovers(repo) == []
-
-
-def test_present_invalid_file_removed_when_refetch_fails(repo, offline_bin):
-    path = dest(repo, "example.avi")
-    path.write_bytes(b"not the clip")
-    result = run_script(repo, offline_bin, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
-    assert result.returncode != 0
-    assert "example.avi" in result.stderr
-    assert not path.exists()
-    assert leftovers(repo) == []
-
-
-# ---------------------------------------------------------------- usage errors
-
-
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"SYNCNET_ONLY": "example.avi nonsense.bin"},
-        {"SYNCNET_SHA256_EXAMPLE": "1234"},
-        {"SYNCNET_GITBLOB_SFD": "z" * 40},
-    ],
-)
-def test_usage_errors(repo, offline_bin, env):
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 2
-    assert result.stderr.strip()
-    assert list((repo / "data").iterdir()) == []
-    assert leftovers(repo) == []
-
-
-def test_uppercase_override_accepted(repo, mirror, offline_bin):
-    (mirror / "example.avi").write_bytes(FAKE["example.avi"])
-    env = {
-        "SYNCNET_MIRROR": str(mirror),
-        "SYNCNET_ONLY": "example.avi",
-        "SYNCNET_SHA256_EXAMPLE": sha256(FAKE["example.avi"]).upper(),
-    }
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 0, result.stderr
-
-
-# ---------------------------------------------------------------- failures point to the offline options
-
-
-def test_failed_download_points_to_offline_options(repo, offline_bin):
-    result = run_script(repo, offline_bin, {"SYNCNET_ONLY": "syncnet_v2.model"})
-    assert result.returncode == 1
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 1, result.stderr
-    line = error_lines[0]
-    assert line.startswith("download_model.sh: syncnet_v2.model: download from ")
-    assert URLS["syncnet_v2.model"] in line and "Could not resolve host" in line
-    assert "see 'Offline' in README.md" in line and "SYNCNET_MIRROR" in line
-
-
-def test_checksum_failure_is_not_a_download_failure(repo, mirror, offline_bin):
-    """A file that arrived but is wrong says so, without the offline hint."""
-    (mirror / "example.avi").write_bytes(b"not the clip")
-    env = {"SYNCNET_MIRROR": str(mirror), "SYNCNET_ONLY": "example.avi", **true_overrides()}
-    result = run_script(repo, offline_bin, env)
-    assert result.returncode == 1
-    assert "checksum mismatch" in result.stderr and "README" not in result.stderr
-
-
-# ---------------------------------------------------------------- a web mirror (SYNCNET_MIRROR=https://...)
-
-# Stands in for curl or wget: the real tool for URLs on the test's own server at 127.0.0.1,
-# the fake serving one ($FAKE_SERVER as the official site) for any other URL. So nothing in
-# these tests leaves the machine, and the script's own downloader is what talks to the mirror.
-LOCAL_OR_FAKE = """#!/bin/sh
-for arg in "$@"; do
-    case "$arg" in
-        http://*|https://*)
-            host="${arg#*://}"
-            host="${host%%/*}"
-            case "${host##*@}" in
-                127.0.0.1:*)
-                    echo "local @TOOL@ $*" >> "$FAKE_LOG"
-                    exec @REAL@ "$@" ;;
-            esac ;;
-    esac
-done
-exec @FAKE@ "$@"
-"""
-
-HASH_TOOLS = BASE_TOOLS + ["sha256sum", "sha1sum"]
-DOWNLOADERS = ["curl", "wget", "python3"]
+    """The checksum override variables, set to the digests of the stand-ins."""
+    return {MODEL_FILES[name].override: digest(name, data) for name, data in files.items()}
 
 
 def closed_port():
@@ -659,6 +58,88 @@ def closed_port():
         return sock.getsockname()[1]
 
 
+def file_mode():
+    """What a plain new file gets under this process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# ---------------------------------------------------------------- servers on 127.0.0.1
+
+
+class Site:
+    """A web server on 127.0.0.1 in a thread. It serves `files` (URL path -> bytes) and answers
+    404 for any other path; `answers` (path -> list) gives the next answers for a path first: an
+    HTTP status, ("redirect", path), "partial" (a body cut short) or "hang" (no answer until the
+    test ends). `requests` lists (path, Authorization header) of every request."""
+
+    def __init__(self, tls=None):
+        self.files, self.answers, self.requests = {}, {}, []
+        self.released = threading.Event()
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                site.requests.append((self.path, self.headers.get("Authorization")))
+                queued = site.answers.get(self.path)
+                answer = queued.pop(0) if queued else None
+                if answer == "hang":
+                    site.released.wait(30)
+                    return
+                if isinstance(answer, tuple):
+                    self.send_response(302)
+                    self.send_header("Location", answer[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if isinstance(answer, int) or self.path not in site.files:
+                    self.send_error(answer or 404)
+                    return
+                body = site.files[self.path]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) + (100 if answer == "partial" else 0)))
+                self.end_headers()
+                self.wfile.write(body)
+                if answer == "partial":
+                    self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request, client_address):
+                request.settimeout(10)
+                if tls is None:
+                    super().finish_request(request, client_address)
+                    return
+                with tls.wrap_socket(request, server_side=True) as conn:  # the handshake in the worker thread
+                    super().finish_request(conn, client_address)
+
+            def handle_error(self, request, client_address):
+                pass  # e.g. a client refusing the certificate, which some tests expect
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.root = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}"
+
+    def paths(self):
+        return [path for path, _ in self.requests]
+
+    @contextlib.contextmanager
+    def running(self):
+        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.released.set()
+            self.server.shutdown()
+            self.server.server_close()
+            thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def tls_cert(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1: (certificate PEM, key PEM). It is its own CA."""
@@ -666,12 +147,9 @@ def tls_cert(tmp_path_factory):
     cert, key = folder / "cert.pem", folder / "key.pem"
     openssl = shutil.which("openssl")
     if openssl:
-        subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-            check=True, capture_output=True, timeout=30,
-        )
+        subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
         return cert, key
     x509 = pytest.importorskip("cryptography.x509", reason="needs the openssl CLI or cryptography")
     import datetime
@@ -685,299 +163,645 @@ def tls_cert(tmp_path_factory):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
-        .public_key(private.public_key())
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(private.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(private.public_key()), critical=False)
-        .sign(private, hashes.SHA256())
-    )
+        .sign(private, hashes.SHA256()))
     cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
     return cert, key
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+# ---------------------------------------------------------------- the checkout, the official site
 
 
-class _LocalServer(http.server.ThreadingHTTPServer):
-    """Serves a folder on 127.0.0.1; with `tls`, over HTTPS (handshake in the worker thread)."""
+@pytest.fixture(autouse=True)
+def checkout(tmp_path, monkeypatch):
+    """A temporary checkout (the marker download_model.sh and nothing else) as the code's root;
+    no SYNCNET_ setting or proxy from the caller's environment; the official site offline; no
+    waits between retries."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / "download_model.sh").write_text("")
+    monkeypatch.setattr("syncnet.models.paths.CODE_ROOT", root)
+    settings = ["SYNCNET_MIRROR", "SYNCNET_CA_BUNDLE", "SYNCNET_ONLY", "SYNCNET_DEST", "SYNCNET_CACHE",
+                *(spec.override for spec in MODEL_FILES.values())]
+    for name in list(os.environ):
+        if name in settings or name.lower() in ("http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setattr(downloader, "RETRY_WAITS_S", (0, 0, 0))
+    point_official_at(monkeypatch, f"http://127.0.0.1:{closed_port()}/lipsync")
+    return root
 
-    daemon_threads = True
-    tls = None
 
-    def finish_request(self, request, client_address):
-        request.settimeout(10)
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        with self.tls.wrap_socket(request, server_side=True) as conn:
-            super().finish_request(conn, client_address)
-
-    def handle_error(self, request, client_address):
-        pass  # e.g. a client refusing the certificate, which some tests expect
-
-
-@contextlib.contextmanager
-def serve_folder(folder, cert=None):
-    """Serve `folder` on 127.0.0.1 (HTTPS when `cert` is given); yields the root URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = _LocalServer(("127.0.0.1", 0), handler)
-    try:
-        if cert is not None:
-            server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            server.tls.load_cert_chain(str(cert[0]), str(cert[1]))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            scheme = "https" if cert is not None else "http"
-            yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            thread.join(10)
-    finally:
-        server.server_close()
+def point_official_at(monkeypatch, base):
+    """The official site's URLs made BASE/NAME."""
+    moved = {name: dataclasses.replace(spec, url=f"{base}/{name}") for name, spec in MODEL_FILES.items()}
+    monkeypatch.setattr(downloader, "MODEL_FILES", moved)
+    return moved
 
 
 @pytest.fixture
-def web(tmp_path, tls_cert):
-    """An HTTPS mirror on 127.0.0.1 serving web.files at web.base (= https://127.0.0.1:PORT/sub),
-    the fake official site web.official (empty unless a test fills it), and web.run to run the
-    script with a given downloader."""
-    files = tmp_path / "www" / "sub"
-    files.mkdir(parents=True)
-    official = tmp_path / "official"
-    official.mkdir()
-    log = tmp_path / "fake.log"
-    log.touch()
-    dead_proxy = f"http://127.0.0.1:{closed_port()}"
-
-    def run(repo, downloader, env, base=None):
-        bin_dir = tmp_path / f"bin-{downloader}"
-        if not bin_dir.exists():
-            minimal_bin(bin_dir, HASH_TOOLS + (["python3"] if downloader == "python3" else []))
-        if downloader != "python3" and not (bin_dir / downloader).exists():
-            fake = write_exe(tmp_path / f"fake-{downloader}", SERVING_CURL if downloader == "curl" else SERVING_WGET)
-            real = shutil.which(downloader)
-            if real is None:
-                pytest.skip(f"{downloader} is not installed")
-            guard = LOCAL_OR_FAKE.replace("@TOOL@", downloader).replace("@REAL@", real).replace("@FAKE@", str(fake))
-            write_exe(bin_dir / downloader, guard)
-        full = {
-            "SYNCNET_MIRROR": base if base is not None else web.base,
-            "SYNCNET_CA_BUNDLE": str(tls_cert[0]),
-            "FAKE_SERVER": str(official),
-            "FAKE_LOG": str(log),
-            # Belt and braces for the python3 downloader, which has no fake: anything not
-            # for 127.0.0.1 goes to a proxy that is not there.
-            "http_proxy": dead_proxy, "https_proxy": dead_proxy,
-            "HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy,
-            "ALL_PROXY": None, "all_proxy": None,
-            "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1",
-            **env,
-        }
-        return run_script(repo, None, full, path=str(bin_dir), timeout=60)
-
-    class Web:
-        pass
-
-    web = Web()
-    web.files, web.official, web.log, web.run = files, official, log, run
-    with serve_folder(tmp_path / "www", tls_cert) as root:
-        web.base = f"{root}/sub"
-        yield web
+def official(monkeypatch):
+    """The official site, served from 127.0.0.1 under /lipsync/: site.files holds what it has."""
+    with Site().running() as site:
+        point_official_at(monkeypatch, f"{site.root}/lipsync")
+        yield site
 
 
-def official_calls(log):
-    text = log.read_text()
-    return [name for name, url in URLS.items() if url in text]
-
-
-@pytest.mark.parametrize("downloader", DOWNLOADERS)
-def test_web_mirror_serves_verified_files(repo, web, downloader):
-    for name, data in FAKE.items():
-        (web.files / name).write_bytes(data)
-    result = web.run(repo, downloader, true_overrides())
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    assert sorted(result.stdout.splitlines()) == sorted(f"{n}: downloaded from mirror and verified" for n in FAKE)
-    for name, data in FAKE.items():
-        assert dest(repo, name).read_bytes() == data
-        assert stat.S_IMODE(dest(repo, name).stat().st_mode) == 0o644
-    assert leftovers(repo) == []
-    assert official_calls(web.log) == []
-    if downloader != "python3":
-        assert f"local {downloader}" in web.log.read_text()
-
-
-def test_plain_http_mirror_with_trailing_slash(tmp_path, repo, web):
-    """http:// is accepted (the checksums guard the files); BASE/ and BASE are the same."""
-    folder = tmp_path / "plain"
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    folder = tmp_path / "mirror"
     folder.mkdir()
-    (folder / "example.avi").write_bytes(FAKE["example.avi"])
-    with serve_folder(folder) as root:
-        assert root.startswith("http://127.0.0.1:")
-        env = {"SYNCNET_ONLY": "example.avi", "SYNCNET_CA_BUNDLE": None, **true_overrides()}
-        result = web.run(repo, "curl", env, base=root + "//")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "example.avi: downloaded from mirror and verified"
-    assert dest(repo, "example.avi").read_bytes() == FAKE["example.avi"]
-    assert f"{root}/example.avi" in web.log.read_text()  # no double slash in the URL asked for
+    monkeypatch.setenv("SYNCNET_MIRROR", str(folder))
+    return folder
 
 
-@pytest.mark.parametrize("downloader", DOWNLOADERS)
-def test_web_mirror_refuses_tampered_file(repo, web, downloader):
+def dest(root, name):
+    return root / MODEL_FILES[name].checkout_path
+
+
+def leftovers(folder):
+    """Temporary download files anywhere below `folder`."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.part*"))
+
+
+def run(capsys, monkeypatch, env=None):
+    """syncnet-download in this process with `env` set: (exit status, stdout, stderr)."""
+    for name, value in (env or {}).items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    status = main([])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def fill(folder, files=FAKE, prefix=""):
+    for name, data in files.items():
+        (folder / f"{prefix}{name}").write_bytes(data)
+
+
+# ---------------------------------------------------------------- the table and the checksums
+
+
+def test_every_file_has_a_place_a_url_and_a_well_formed_digest():
+    assert NAMES == ["syncnet_v2.model", "example.avi", "sfd_face.pth"]
+    for spec in MODEL_FILES.values():
+        assert spec.url.startswith(("http://", "https://")) and spec.url.endswith("/" + spec.name)
+        assert spec.checkout_path.endswith("/" + spec.name)
+        assert len(spec.digest) == spec.digest_length and int(spec.digest, 16) >= 0
+
+
+@pytest.mark.parametrize("data", [FAKE["sfd_face.pth"], b"", b"\x00" * 1000, b"no newline"])
+def test_git_blob_id_is_what_git_hash_object_prints(tmp_path, capsys, monkeypatch, checkout, mirror, data):
+    fixture = tmp_path / "fixture.bin"
+    fixture.write_bytes(data)
+    git = subprocess.run(["git", "hash-object", "--no-filters", str(fixture)], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert git_blob_id_of(fixture) == git == digest("sfd_face.pth", data)
+    # ... and the downloader accepts the file exactly when told git's id.
+    shutil.copy(fixture, mirror / "sfd_face.pth")
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "sfd_face.pth", "SYNCNET_GITBLOB_SFD": git})
+    assert status == 0, err
+    assert dest(checkout, "sfd_face.pth").read_bytes() == data
+
+
+def test_git_blob_id_of_a_real_clip(clip):
+    path = clip("example.avi")
+    git = subprocess.run(["git", "hash-object", "--no-filters", str(path)], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert git_blob_id_of(path) == git
+
+
+# ---------------------------------------------------------------- a mirror folder
+
+
+def test_accepts_good_files_from_a_mirror_folder(capsys, monkeypatch, checkout, mirror):
+    fill(mirror)
+    status, out, err = run(capsys, monkeypatch, true_overrides())
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [f"{name}: copied from mirror and verified" for name in NAMES]
     for name, data in FAKE.items():
-        (web.files / name).write_bytes(data)
-    tampered = bytearray(FAKE["syncnet_v2.model"])
-    tampered[100] ^= 0x80
-    (web.files / "syncnet_v2.model").write_bytes(bytes(tampered))
-    (web.official / "syncnet_v2.model").write_bytes(FAKE["syncnet_v2.model"])  # must not be used
-    result = web.run(repo, downloader, true_overrides())
-    assert result.returncode == 1
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 1, result.stderr
-    line = error_lines[0]
-    assert line.startswith("download_model.sh: syncnet_v2.model: checksum mismatch")
-    assert f"{web.base}/syncnet_v2.model" in line
-    assert sha256(FAKE["syncnet_v2.model"]) in line and sha256(bytes(tampered)) in line
-    assert not dest(repo, "syncnet_v2.model").exists()
-    assert leftovers(repo) == []
-    assert official_calls(web.log) == []  # a bad mirror file is an error, not a reason to fall back
-    for name in ("example.avi", "sfd_face.pth"):
-        assert dest(repo, name).read_bytes() == FAKE[name]
+        assert dest(checkout, name).read_bytes() == data
+        assert stat.S_IMODE(dest(checkout, name).stat().st_mode) == file_mode()  # not mkstemp's owner-only
+    assert leftovers(checkout) == []
 
 
-@pytest.mark.parametrize("downloader", ["curl", "wget"])
-def test_web_mirror_missing_file_falls_back_to_official_site(repo, web, downloader):
-    for name, data in FAKE.items():
-        if name != "syncnet_v2.model":
-            (web.files / name).write_bytes(data)
-        (web.official / name).write_bytes(data)
-    result = web.run(repo, downloader, true_overrides())
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    assert (f"syncnet_v2.model: not on the mirror (HTTP 404 for {web.base}/syncnet_v2.model); "
-            "downloaded from the official site and verified") in result.stdout.splitlines()
-    assert "example.avi: downloaded from mirror and verified" in result.stdout
-    assert "sfd_face.pth: downloaded from mirror and verified" in result.stdout
-    for name, data in FAKE.items():
-        assert dest(repo, name).read_bytes() == data
-    assert official_calls(web.log) == ["syncnet_v2.model"]
-    assert leftovers(repo) == []
+def test_the_real_example_clip_passes_the_official_checksum(capsys, monkeypatch, checkout, clip):
+    source = clip("example.avi")
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_MIRROR": str(source.parent), "SYNCNET_ONLY": "example.avi"})
+    assert status == 0, err
+    assert out == "example.avi: copied from mirror and verified\n"
+    assert dest(checkout, "example.avi").read_bytes() == source.read_bytes()
+    assert not dest(checkout, "syncnet_v2.model").exists() and not dest(checkout, "sfd_face.pth").exists()
 
 
-@pytest.mark.parametrize("downloader", DOWNLOADERS)
-def test_web_mirror_missing_file_and_official_site_down(repo, web, downloader):
-    """Not on the mirror and the official site fails too: one line saying both."""
-    result = web.run(repo, downloader, {"SYNCNET_ONLY": "sfd_face.pth", **true_overrides()})
-    assert result.returncode == 1
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 1, result.stderr
-    line = error_lines[0]
-    assert line.startswith(f"download_model.sh: sfd_face.pth: not on the mirror (HTTP 404 for {web.base}/sfd_face.pth), "
-                           f"and download from {URLS['sfd_face.pth']} failed")
-    assert "see 'Offline' in README.md" in line
-    assert not dest(repo, "sfd_face.pth").exists()
-    assert leftovers(repo) == []
+def test_without_overrides_the_official_checksums_apply(capsys, monkeypatch, checkout, mirror):
+    fill(mirror)
+    status, out, err = run(capsys, monkeypatch)
+    assert status == 1 and out == ""
+    for name in NAMES:
+        assert not dest(checkout, name).exists()
+        assert MODEL_FILES[name].digest in err
+    assert leftovers(checkout) == []
 
 
-@pytest.mark.parametrize("downloader", DOWNLOADERS)
-def test_web_mirror_untrusted_certificate_fails(repo, web, downloader):
-    """Without SYNCNET_CA_BUNDLE the self-signed certificate is refused, and the file fails:
-    a broken mirror is reported, not bypassed."""
-    (web.files / "example.avi").write_bytes(FAKE["example.avi"])
-    (web.official / "example.avi").write_bytes(FAKE["example.avi"])
-    env = {"SYNCNET_ONLY": "example.avi", "SYNCNET_CA_BUNDLE": None, **true_overrides()}
-    for name in ("CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "WGETRC"):
-        env[name] = None
-    result = web.run(repo, downloader, env)
-    assert result.returncode == 1
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 1, result.stderr
-    line = error_lines[0]
-    assert line.startswith(f"download_model.sh: example.avi: download from mirror {web.base}/example.avi failed (")
-    assert "certificate" in line.lower()  # the downloader's own reason, not its advice
-    assert "see 'Offline' in README.md" in line
-    assert not dest(repo, "example.avi").exists()
-    assert leftovers(repo) == []
-    assert official_calls(web.log) == []
+def test_a_relative_mirror_from_another_folder(tmp_path, capsys, monkeypatch, checkout, mirror):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    fill(mirror)
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_MIRROR": os.path.relpath(mirror, elsewhere),
+                                               "SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 0, err
+    assert dest(checkout, "example.avi").read_bytes() == FAKE["example.avi"]
+    assert list(elsewhere.iterdir()) == []
 
 
-def test_web_mirror_unreachable_fails_without_fallback(repo, web):
-    for name, data in FAKE.items():
-        (web.official / name).write_bytes(data)
-    base = f"https://127.0.0.1:{closed_port()}/sub"
-    result = web.run(repo, "curl", true_overrides(), base=base)
-    assert result.returncode == 1
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 3, result.stderr
-    for name, line in zip(FAKE, error_lines):
-        assert line.startswith(f"download_model.sh: {name}: download from mirror {base}/{name} failed (curl exit 7")
-    assert official_calls(web.log) == []
-    for name in FAKE:
-        assert not dest(repo, name).exists()
-    assert leftovers(repo) == []
+def test_missing_destination_folders_are_made(capsys, monkeypatch, checkout, mirror):
+    fill(mirror)
+    status, _, err = run(capsys, monkeypatch, true_overrides())
+    assert status == 0, err
+    assert (checkout / "detectors" / "s3fd" / "weights" / "sfd_face.pth").is_file()
 
 
-def test_web_mirror_password_not_shown(repo, web):
-    (web.files / "example.avi").write_bytes(b"tampered")
-    base = web.base.replace("https://", "https://someone:s3cret@")
-    result = web.run(repo, "curl", {"SYNCNET_ONLY": "example.avi", **true_overrides()}, base=base)
-    assert result.returncode == 1
-    assert "checksum mismatch" in result.stderr
-    assert web.base.replace("https://", "https://***@") + "/example.avi" in result.stderr
-    assert "s3cret" not in result.stderr + result.stdout
-
-
-@pytest.mark.parametrize(
-    "value, expected",
-    [
-        ("ftp://127.0.0.1/sub", "'ftp:' is not supported"),
-        ("FTP://127.0.0.1/sub", "'ftp:' is not supported"),
-        ("gopher:sub", "'gopher:' is not supported"),
-        ("file:///srv/syncnet", "file: URLs are not supported; give the folder itself, e.g. SYNCNET_MIRROR=/srv/syncnet"),
-        ("file://localhost/srv/syncnet", "e.g. SYNCNET_MIRROR=/srv/syncnet"),
-        ("file:/srv/syncnet", "e.g. SYNCNET_MIRROR=/srv/syncnet"),
-        ("https://", "is not a usable base URL"),
-        ("https:/127.0.0.1/sub", "is not a usable base URL"),
-        ("https://127.0.0.1/sub?token=1", "is not a usable base URL"),
-        ("http://127.0.0.1/my mirror", "is not a usable base URL"),
-    ],
-)
-def test_mirror_url_usage_errors(repo, offline_bin, value, expected):
-    result = run_script(repo, offline_bin, {"SYNCNET_MIRROR": value, **true_overrides()}, timeout=30)
-    assert result.returncode == 2
-    assert result.stdout == ""  # refused before any file is handled
-    error_lines = result.stderr.strip().splitlines()
-    assert len(error_lines) == 1, result.stderr
-    assert error_lines[0].startswith("download_model.sh: SYNCNET_MIRROR: ")
-    assert expected in error_lines[0]
-    assert list((repo / "data").iterdir()) == []
-
-
-def test_existing_folder_wins_over_url_look(tmp_path, repo, offline_bin):
-    """A folder whose name starts like a URL is still a folder."""
+def test_an_existing_folder_wins_over_a_url_look(tmp_path, capsys, monkeypatch, checkout):
     folder = tmp_path / "ftp:" / "sub"
     folder.mkdir(parents=True)
-    (folder / "example.avi").write_bytes(FAKE["example.avi"])
-    env = {"SYNCNET_MIRROR": "ftp://sub", "SYNCNET_ONLY": "example.avi", **true_overrides()}
-    result = run_script(repo, offline_bin, env, cwd=tmp_path, timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "example.avi: copied from mirror and verified"
+    fill(folder, {"example.avi": FAKE["example.avi"]})
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_MIRROR": "ftp://sub", "SYNCNET_ONLY": "example.avi",
+                                                 **true_overrides()})
+    assert status == 0, err
+    assert out == "example.avi: copied from mirror and verified\n"
 
 
-def test_ca_bundle_must_be_readable(tmp_path, repo, offline_bin):
-    env = {"SYNCNET_MIRROR": "https://127.0.0.1:1/sub", "SYNCNET_CA_BUNDLE": str(tmp_path / "missing.pem")}
-    result = run_script(repo, offline_bin, env, timeout=30)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.strip() == f"download_model.sh: SYNCNET_CA_BUNDLE: {tmp_path / 'missing.pem'} is not a readable file"
+def test_a_mirror_that_is_no_folder_is_warned_about_and_ignored(tmp_path, capsys, monkeypatch, checkout, official):
+    official.files["/lipsync/example.avi"] = FAKE["example.avi"]
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_MIRROR": str(tmp_path / "missing"),
+                                                 "SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 0
+    assert err == f"{PROG}: WARNING: SYNCNET_MIRROR: {tmp_path / 'missing'} is not a folder; downloading instead\n"
+    assert out == "example.avi: downloaded and verified\n"
+
+
+# ---------------------------------------------------------------- SYNCNET_DEST, and an installed package
+
+
+def test_dest_puts_the_files_flat_in_a_folder(tmp_path, capsys, monkeypatch, checkout, mirror):
+    fill(mirror)
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_DEST": str(tmp_path / "cache"), **true_overrides()})
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(NAMES)
+    assert not (checkout / "data").exists() and not (checkout / "detectors").exists()
+
+
+def test_a_relative_dest_is_from_the_current_folder(tmp_path, capsys, monkeypatch, checkout, mirror):
+    fill(mirror)
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_DEST": "mine", "SYNCNET_ONLY": "example.avi",
+                                               **true_overrides()})
+    assert status == 0, err
+    assert (tmp_path / "mine" / "example.avi").read_bytes() == FAKE["example.avi"]
+
+
+def test_installed_the_files_go_to_the_model_cache(tmp_path, capsys, monkeypatch, mirror):
+    monkeypatch.setattr("syncnet.models.paths.CODE_ROOT", tmp_path / "site-packages")  # no download_model.sh
+    monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "cache"))
+    fill(mirror)
+    status, _, err = run(capsys, monkeypatch, true_overrides())
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(NAMES)
+
+
+# ---------------------------------------------------------------- the official site
+
+
+def test_a_file_the_mirror_lacks_is_downloaded_from_the_official_site(capsys, monkeypatch, checkout, mirror,
+                                                                      official):
+    fill(mirror, {"example.avi": FAKE["example.avi"]})
+    fill_site(official, "/lipsync/")
+    status, out, err = run(capsys, monkeypatch, true_overrides())
+    assert (status, err) == (0, "")
+    assert out.splitlines() == ["syncnet_v2.model: downloaded and verified",
+                                "example.avi: copied from mirror and verified", "sfd_face.pth: downloaded and verified"]
+    for name, data in FAKE.items():
+        assert dest(checkout, name).read_bytes() == data
+    assert official.paths() == ["/lipsync/syncnet_v2.model", "/lipsync/sfd_face.pth"]
+    assert leftovers(checkout) == []
+
+
+def fill_site(site, prefix, files=FAKE):
+    for name, data in files.items():
+        site.files[prefix + name] = data
+
+
+def test_redirects_are_followed(capsys, monkeypatch, checkout, official):
+    official.files["/moved/example.avi"] = FAKE["example.avi"]
+    official.answers["/lipsync/example.avi"] = [("redirect", "/moved/example.avi")]
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 0, err
+    assert out == "example.avi: downloaded and verified\n"
+
+
+def test_a_transient_error_is_tried_again(capsys, monkeypatch, checkout, official):
+    fill_site(official, "/lipsync/")
+    official.answers["/lipsync/example.avi"] = [503, "partial", 429]
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 0, err
+    assert official.paths() == ["/lipsync/example.avi"] * 4
+    assert dest(checkout, "example.avi").read_bytes() == FAKE["example.avi"]
+
+
+def test_a_transfer_that_keeps_breaking_off_leaves_no_partial_file(capsys, monkeypatch, checkout, official):
+    fill_site(official, "/lipsync/")
+    official.answers["/lipsync/sfd_face.pth"] = ["partial"] * 4
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "sfd_face.pth", **true_overrides()})
+    assert status == 1
+    assert err.startswith(f"{PROG}: sfd_face.pth: download from {official.root}/lipsync/sfd_face.pth failed "
+                          "(the transfer broke off: ")
+    assert not dest(checkout, "sfd_face.pth").exists() and leftovers(checkout) == []
+
+
+def test_an_http_error_is_an_answer_so_every_file_is_still_tried(capsys, monkeypatch, checkout, official):
+    status, out, err = run(capsys, monkeypatch, true_overrides())
+    assert status == 1 and out == ""
+    assert official.paths() == [f"/lipsync/{name}" for name in NAMES]
+    assert [line.split(" failed (")[1].split(")")[0] for line in err.splitlines()] == ["HTTP 404 Not Found"] * 3
+
+
+def test_an_unreachable_official_site_is_waited_on_once(capsys, monkeypatch, checkout, official):
+    """Offline, the first download gives up after the timeout, and the other files do not wait
+    on the official site again; each file still gets its one line with the offline hint."""
+    monkeypatch.setattr(downloader, "TIMEOUT_S", 0.5)
+    for name in NAMES:
+        official.answers[f"/lipsync/{name}"] = ["hang"]
+    started = time.monotonic()
+    status, out, err = run(capsys, monkeypatch, true_overrides())
+    assert time.monotonic() - started < 5
+    assert status == 1 and out == ""
+    assert official.paths() == ["/lipsync/syncnet_v2.model"]
+    lines = err.splitlines()
+    assert lines[0].startswith(f"{PROG}: syncnet_v2.model: download from {official.root}/lipsync/syncnet_v2.model "
+                               "failed (timed out)")
+    for name, line in zip(NAMES[1:], lines[1:], strict=True):
+        assert line.startswith(f"{PROG}: {name}: not downloaded: the official site could not be reached for "
+                               "syncnet_v2.model")
+    assert all(line.endswith(downloader.OFFLINE_HINT) for line in lines)
+    assert leftovers(checkout) == []
+
+
+def test_a_failed_download_points_to_the_offline_options(capsys, monkeypatch, checkout):
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "syncnet_v2.model"})
+    assert status == 1 and out == ""
+    url = downloader.MODEL_FILES["syncnet_v2.model"].url
+    assert err == (f"{PROG}: syncnet_v2.model: download from {url} failed (Connection refused); the file was not "
+                   f"kept; {downloader.OFFLINE_HINT}\n")
+    assert "see 'Offline' in README.md" in err and "SYNCNET_MIRROR" in err
+
+
+def test_a_file_absent_from_the_mirror_fails_offline_and_the_others_go_on(capsys, monkeypatch, checkout, mirror):
+    fill(mirror, {"example.avi": FAKE["example.avi"]})
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi syncnet_v2.model", **true_overrides()})
+    assert status == 1
+    assert out == "example.avi: copied from mirror and verified\n"
+    assert err.count("\n") == 1 and err.startswith(f"{PROG}: syncnet_v2.model: download from ")
+    assert not dest(checkout, "syncnet_v2.model").exists() and not dest(checkout, "sfd_face.pth").exists()
+
+
+def test_an_interrupted_download_leaves_no_partial_file(capsys, monkeypatch, checkout, official):
+    """Ctrl-C (or SIGTERM, which the commands turn into it) in the middle of a download."""
+    fill_site(official, "/lipsync/")
+
+    class InterruptedBar:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, count):
+            assert leftovers(checkout), "the partial file should exist while downloading"
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(downloader, "progress_bar", InterruptedBar)
+    with pytest.raises(SystemExit) as stopped:
+        run(capsys, monkeypatch, {"SYNCNET_ONLY": "syncnet_v2.model", **true_overrides()})
+    assert stopped.value.code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not dest(checkout, "syncnet_v2.model").exists() and leftovers(checkout) == []
+
+
+def test_the_progress_bar_counts_the_bytes(capsys, monkeypatch, checkout, official):
+    fill_site(official, "/lipsync/")
+    bars = []
+
+    class Bar:
+        def __init__(self, total, desc, unit, quiet, unit_scale):
+            self.total, self.desc, self.unit, self.quiet, self.unit_scale, self.n = total, desc, unit, quiet, \
+                unit_scale, 0
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, count):
+            self.n += count
+
+    monkeypatch.setattr(downloader, "progress_bar", Bar)
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 0, err
+    [bar] = bars
+    size = len(FAKE["example.avi"])
+    assert (bar.desc, bar.unit, bar.unit_scale, bar.total, bar.n, bar.quiet) == ("example.avi", "B", True, size,
+                                                                                  size, False)
+
+
+# ---------------------------------------------------------------- bad files
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_tampered_file_is_refused_and_the_others_are_kept(capsys, monkeypatch, checkout, mirror, name):
+    fill(mirror)
+    tampered = bytearray(FAKE[name])
+    tampered[len(tampered) // 2] ^= 0x01
+    (mirror / name).write_bytes(bytes(tampered))
+    status, _, err = run(capsys, monkeypatch, true_overrides())
+    assert status == 1
+    assert err == (f"{PROG}: {name}: checksum mismatch ({MODEL_FILES[name].kind} expected {digest(name, FAKE[name])}, "
+                   f"got {digest(name, bytes(tampered))}, from mirror file {mirror / name}); the file was not kept\n")
+    assert "README" not in err, "a file that arrived but is wrong is no download failure"
+    assert not dest(checkout, name).exists() and leftovers(checkout) == []
+    for other in NAMES:
+        if other != name:
+            assert dest(checkout, other).read_bytes() == FAKE[other]
+
+
+# ---------------------------------------------------------------- files already there
+
+
+def test_a_valid_file_is_left_alone(capsys, monkeypatch, checkout, mirror):
+    path = dest(checkout, "syncnet_v2.model")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(FAKE["syncnet_v2.model"])
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    before = path.stat()
+    (mirror / "syncnet_v2.model").write_bytes(b"other")  # a skip must not copy it
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "syncnet_v2.model", **true_overrides()})
+    assert status == 0, err
+    assert out == "syncnet_v2.model: ok (already present)\n"
+    after = path.stat()
+    assert (after.st_mtime_ns, after.st_ino) == (before.st_mtime_ns, before.st_ino)
+
+
+def test_valid_files_need_no_network(capsys, monkeypatch, checkout):
+    for name, data in FAKE.items():
+        dest(checkout, name).parent.mkdir(parents=True, exist_ok=True)
+        dest(checkout, name).write_bytes(data)
+    status, out, err = run(capsys, monkeypatch, true_overrides())
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [f"{name}: ok (already present)" for name in NAMES]
+
+
+def test_an_invalid_file_is_fetched_again(capsys, monkeypatch, checkout, mirror):
+    path = dest(checkout, "sfd_face.pth")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"truncated download")
+    fill(mirror)
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "sfd_face.pth", **true_overrides()})
+    assert status == 0, err
+    assert out.splitlines() == [
+        f"sfd_face.pth: present but fails verification (git blob id {digest('sfd_face.pth', b'truncated download')}, "
+        f"expected {digest('sfd_face.pth', FAKE['sfd_face.pth'])}); fetching again",
+        "sfd_face.pth: copied from mirror and verified"]
+    assert path.read_bytes() == FAKE["sfd_face.pth"] and leftovers(checkout) == []
+
+
+def test_an_invalid_file_is_removed_when_fetching_it_again_fails(capsys, monkeypatch, checkout):
+    path = dest(checkout, "example.avi")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not the clip")
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 1
+    assert f"the file was not kept, and the invalid existing {path} was removed; " in err
+    assert not path.exists() and leftovers(checkout) == []
+
+
+def test_a_destination_that_is_no_file_is_left_alone(capsys, monkeypatch, checkout, mirror):
+    dest(checkout, "example.avi").mkdir(parents=True)
+    fill(mirror)
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 1
+    where = dest(checkout, "example.avi")
+    assert err == f"{PROG}: example.avi: {where} exists but is not a regular file; left it alone\n"
+    assert dest(checkout, "example.avi").is_dir()
+
+
+# ---------------------------------------------------------------- malformed settings
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"SYNCNET_ONLY": "example.avi nonsense.bin"},
+     "SYNCNET_ONLY: unknown file 'nonsense.bin' (known: syncnet_v2.model example.avi sfd_face.pth)"),
+    ({"SYNCNET_SHA256_EXAMPLE": "1234"}, "SYNCNET_SHA256_EXAMPLE must be 64 hexadecimal digits, got '1234'"),
+    ({"SYNCNET_GITBLOB_SFD": "z" * 40}, f"SYNCNET_GITBLOB_SFD must be 40 hexadecimal digits, got '{'z' * 40}'"),
+    ({"SYNCNET_MIRROR": "ftp://127.0.0.1/sub"}, "'ftp:' is not supported"),
+    ({"SYNCNET_MIRROR": "FTP://127.0.0.1/sub"}, "'ftp:' is not supported"),
+    ({"SYNCNET_MIRROR": "gopher:sub"}, "'gopher:' is not supported"),
+    ({"SYNCNET_MIRROR": "file:///srv/syncnet"},
+     "SYNCNET_MIRROR: file: URLs are not supported; give the folder itself, e.g. SYNCNET_MIRROR=/srv/syncnet"),
+    ({"SYNCNET_MIRROR": "file://localhost/srv/syncnet"}, "e.g. SYNCNET_MIRROR=/srv/syncnet"),
+    ({"SYNCNET_MIRROR": "file:/srv/syncnet"}, "e.g. SYNCNET_MIRROR=/srv/syncnet"),
+    ({"SYNCNET_MIRROR": "https://"}, "is not a usable base URL"),
+    ({"SYNCNET_MIRROR": "https:/127.0.0.1/sub"}, "is not a usable base URL"),
+    ({"SYNCNET_MIRROR": "https://127.0.0.1/sub?token=1"}, "is not a usable base URL"),
+    ({"SYNCNET_MIRROR": "http://127.0.0.1/my mirror"},
+     "SYNCNET_MIRROR: 'http://127.0.0.1/my mirror' is not a usable base URL (expected http://HOST[:PORT]/PATH, "
+     "without spaces, '?' or '#')"),
+    ({"SYNCNET_MIRROR": "https://127.0.0.1:1/sub", "SYNCNET_CA_BUNDLE": "/no/such/ca.pem"},
+     "SYNCNET_CA_BUNDLE: /no/such/ca.pem is not a readable file"),
+])
+def test_a_malformed_setting_is_one_line_and_exit_2_before_any_file(capsys, monkeypatch, checkout, env, message):
+    status, out, err = run(capsys, monkeypatch, env)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"{PROG}: ") and message in err, err
+    assert list(checkout.iterdir()) == [checkout / "download_model.sh"]
+
+
+def test_an_uppercase_override_is_accepted(capsys, monkeypatch, checkout, mirror):
+    fill(mirror)
+    upper = digest("example.avi", FAKE["example.avi"]).upper()
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", "SYNCNET_SHA256_EXAMPLE": upper})
+    assert status == 0, err
+
+
+# ---------------------------------------------------------------- a web mirror
+
+
+@pytest.fixture
+def web(tls_cert, monkeypatch):
+    """An HTTPS mirror on 127.0.0.1 serving web.files at web.base (= https://127.0.0.1:PORT/sub),
+    trusted through SYNCNET_CA_BUNDLE."""
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(str(tls_cert[0]), str(tls_cert[1]))
+    with Site(tls).running() as site:
+        site.base = f"{site.root}/sub"
+        monkeypatch.setenv("SYNCNET_MIRROR", site.base)
+        monkeypatch.setenv("SYNCNET_CA_BUNDLE", str(tls_cert[0]))
+        yield site
+
+
+def test_a_web_mirror_serves_verified_files(capsys, monkeypatch, checkout, web, official):
+    fill_site(web, "/sub/")
+    status, out, err = run(capsys, monkeypatch, true_overrides())
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [f"{name}: downloaded from mirror and verified" for name in NAMES]
+    for name, data in FAKE.items():
+        assert dest(checkout, name).read_bytes() == data
+        assert stat.S_IMODE(dest(checkout, name).stat().st_mode) == file_mode()
+    assert official.requests == [] and leftovers(checkout) == []
+
+
+def test_a_plain_http_mirror_with_a_trailing_slash(capsys, monkeypatch, checkout):
+    """http:// is accepted (the checksums guard the files); BASE/ and BASE are the same."""
+    with Site().running() as site:
+        site.files["/example.avi"] = FAKE["example.avi"]
+        status, out, err = run(capsys, monkeypatch, {"SYNCNET_MIRROR": site.root + "//", "SYNCNET_ONLY": "example.avi",
+                                                     **true_overrides()})
+    assert status == 0, err
+    assert out == "example.avi: downloaded from mirror and verified\n"
+    assert site.paths() == ["/example.avi"]  # no double slash in the URL asked for
+
+
+def test_a_web_mirror_file_that_fails_its_checksum_is_no_reason_to_fall_back(capsys, monkeypatch, checkout, web,
+                                                                            official):
+    fill_site(web, "/sub/")
+    tampered = bytearray(FAKE["syncnet_v2.model"])
+    tampered[100] ^= 0x80
+    web.files["/sub/syncnet_v2.model"] = bytes(tampered)
+    fill_site(official, "/lipsync/")  # must not be used
+    status, _, err = run(capsys, monkeypatch, true_overrides())
+    assert status == 1
+    expected, got = digest("syncnet_v2.model", FAKE["syncnet_v2.model"]), digest("syncnet_v2.model", tampered)
+    assert err == (f"{PROG}: syncnet_v2.model: checksum mismatch (SHA-256 expected {expected}, got {got}, "
+                   f"from mirror {web.base}/syncnet_v2.model); the file was not kept\n")
+    assert official.requests == []
+    assert not dest(checkout, "syncnet_v2.model").exists() and leftovers(checkout) == []
+    for name in NAMES[1:]:
+        assert dest(checkout, name).read_bytes() == FAKE[name]
+
+
+@pytest.mark.parametrize("code", [404, 410])
+def test_a_file_the_web_mirror_lacks_comes_from_the_official_site(capsys, monkeypatch, checkout, web, official, code):
+    fill_site(web, "/sub/", {name: FAKE[name] for name in NAMES[1:]})
+    web.answers["/sub/syncnet_v2.model"] = [code]
+    fill_site(official, "/lipsync/")
+    status, out, err = run(capsys, monkeypatch, true_overrides())
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        f"syncnet_v2.model: not on the mirror (HTTP {code} for {web.base}/syncnet_v2.model); downloaded from the "
+        "official site and verified",
+        "example.avi: downloaded from mirror and verified", "sfd_face.pth: downloaded from mirror and verified"]
+    assert official.paths() == ["/lipsync/syncnet_v2.model"]
+    assert leftovers(checkout) == []
+
+
+def test_a_file_neither_the_web_mirror_nor_the_official_site_has(capsys, monkeypatch, checkout, web):
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "sfd_face.pth", **true_overrides()})
+    assert status == 1
+    url = downloader.MODEL_FILES["sfd_face.pth"].url
+    assert err.startswith(f"{PROG}: sfd_face.pth: not on the mirror (HTTP 404 for {web.base}/sfd_face.pth), and "
+                          f"download from {url} failed (Connection refused)")
+    assert err.endswith(downloader.OFFLINE_HINT + "\n")
+    assert not dest(checkout, "sfd_face.pth").exists() and leftovers(checkout) == []
+
+
+def test_an_untrusted_certificate_fails_the_file_without_falling_back(capsys, monkeypatch, checkout, web, official):
+    """Without SYNCNET_CA_BUNDLE the self-signed certificate is refused: a broken mirror is
+    reported, not bypassed."""
+    web.files["/sub/example.avi"] = official.files["/lipsync/example.avi"] = FAKE["example.avi"]
+    for name in ("SYNCNET_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 1
+    assert err.startswith(f"{PROG}: example.avi: download from mirror {web.base}/example.avi failed (")
+    assert "certificate" in err.lower() and err.endswith(downloader.OFFLINE_HINT + "\n")
+    assert official.requests == [] and not dest(checkout, "example.avi").exists() and leftovers(checkout) == []
+
+
+def test_a_ca_bundle_that_holds_no_certificate_fails_the_mirror_files(tmp_path, capsys, monkeypatch, checkout, web):
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_CA_BUNDLE": str(tmp_path / "junk.pem"),
+                                               "SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 1
+    assert err.startswith(f"{PROG}: example.avi: download from mirror {web.base}/example.avi failed (cannot use the "
+                          f"CA certificates in {tmp_path / 'junk.pem'}: ")
+
+
+def test_an_unreachable_web_mirror_fails_each_file_without_falling_back(capsys, monkeypatch, checkout, official):
+    fill_site(official, "/lipsync/")
+    base = f"https://127.0.0.1:{closed_port()}/sub"
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_MIRROR": base, **true_overrides()})
+    assert status == 1
+    for name, line in zip(NAMES, err.splitlines(), strict=True):
+        assert line.startswith(f"{PROG}: {name}: download from mirror {base}/{name} failed (Connection refused)")
+    assert official.requests == []
+    assert not any(dest(checkout, name).exists() for name in NAMES) and leftovers(checkout) == []
+
+
+def test_a_web_mirror_that_does_not_answer_times_out(capsys, monkeypatch, checkout, web):
+    monkeypatch.setattr(downloader, "TIMEOUT_S", 0.5)
+    web.answers["/sub/example.avi"] = ["hang"]
+    status, _, err = run(capsys, monkeypatch, {"SYNCNET_ONLY": "example.avi", **true_overrides()})
+    assert status == 1
+    assert err.startswith(f"{PROG}: example.avi: download from mirror {web.base}/example.avi failed (")
+    assert "timed out); the file was not kept" in err  # TLS says "The read operation timed out"
+
+
+def test_a_web_mirror_password_is_sent_but_never_shown(capsys, monkeypatch, checkout, web):
+    web.files["/sub/example.avi"] = b"tampered"
+    base = web.base.replace("https://", "https://someone:s3cr%40t@")
+    status, out, err = run(capsys, monkeypatch, {"SYNCNET_MIRROR": base, "SYNCNET_ONLY": "example.avi",
+                                                 **true_overrides()})
+    assert status == 1 and "checksum mismatch" in err
+    assert web.base.replace("https://", "https://***@") + "/example.avi" in err
+    assert "s3cr" not in err + out
+    assert web.requests == [("/sub/example.avi", "Basic " + base64.b64encode(b"someone:s3cr@t").decode())]
+
+
+# ---------------------------------------------------------------- download_model.sh
+
+
+def test_download_model_sh_runs_syncnet_download_under_its_own_name(tmp_path):
+    """The reference's script, as a user runs it from another folder: files from a mirror folder
+    to SYNCNET_DEST, one line each; a malformed setting named by the script's name."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    fill(mirror)
+    dead_proxy = f"http://127.0.0.1:{closed_port()}"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SYNCNET_")}, "PYTHON": sys.executable,
+           "SYNCNET_MIRROR": str(mirror), "SYNCNET_DEST": str(tmp_path / "cache"), **true_overrides(),
+           "http_proxy": dead_proxy, "https_proxy": dead_proxy}
+    result = subprocess.run(["bash", str(REPO_ROOT / "download_model.sh")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [f"{name}: copied from mirror and verified" for name in NAMES]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(NAMES)
+    result = subprocess.run(["bash", str(REPO_ROOT / "download_model.sh")], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**env, "SYNCNET_ONLY": "nonsense.bin"})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("download_model.sh: SYNCNET_ONLY: unknown file 'nonsense.bin'")

@@ -1,12 +1,12 @@
 """The suite as a pip package: `pip install .` in a fresh venv, then its commands from elsewhere;
 and where model files are looked for."""
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,9 +19,10 @@ from tests.helpers import REPO_ROOT
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
 pytestmark = pytest.mark.slow
 
-COMMANDS = ["syncnet-demo", "syncnet-feature", "syncnet-pipeline", "syncnet-score", "syncnet-visualise",
-            "syncnet-batch"]
-MODULES = ["demo_syncnet", "demo_feature", "run_pipeline", "run_syncnet", "run_visualise", "syncnet.batch"]
+COMMANDS = sorted(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+# Installed, the commands' modules run with `python -m` (the reference's script names are the checkout's).
+MODULES = ["syncnet.cli.demo", "syncnet.cli.feature", "syncnet.cli.pipeline", "syncnet.cli.score",
+           "syncnet.cli.visualise", "syncnet.cli.download", "syncnet.batch", "syncnet.eval", "syncnet.train"]
 # What the package is built from: everything else in the checkout stays out of the copy.
 SOURCES = ["pyproject.toml", "README.md", "syncnet"]
 
@@ -95,23 +96,6 @@ def test_detector_weights_lookup(monkeypatch, tmp_path):
     assert find() == str(beside), "the checkout's copy comes first"
 
 
-def test_download_script_fills_a_destination(tmp_path):
-    """SYNCNET_DEST puts the files flat in a folder, such as the cache, not in the checkout."""
-    script = tmp_path / "checkout" / "download_model.sh"
-    script.parent.mkdir()
-    shutil.copy(REPO_ROOT / "download_model.sh", script)
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    content = b"a stand-in clip\x00\n" * 10
-    (mirror / "example.avi").write_bytes(content)
-    env = dict(os.environ, SYNCNET_MIRROR=str(mirror), SYNCNET_ONLY="example.avi",
-               SYNCNET_SHA256_EXAMPLE=hashlib.sha256(content).hexdigest(), SYNCNET_DEST=str(tmp_path / "cache"))
-    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "cache" / "example.avi").read_bytes() == content
-    assert not (tmp_path / "checkout" / "data").exists()
-
-
 # ------------------------------------------------------------------ pip install .
 
 
@@ -154,10 +138,10 @@ def test_commands_and_modules_run(installed):
     venv, _ = installed
     for command in COMMANDS:
         result = run_in(installed, venv / "bin" / command, "--help")
-        assert result.returncode == 0 and "--device" in result.stdout, (command, result.stderr)
+        assert result.returncode == 0 and result.stdout.startswith(f"usage: {command} "), (command, result.stderr)
     for module in MODULES:
         result = run_in(installed, venv / "bin" / "python", "-m", module, "--help")
-        assert result.returncode == 0 and "--device" in result.stdout, (module, result.stderr)
+        assert result.returncode == 0 and "--quiet" in result.stdout, (module, result.stderr)
 
 
 def test_installed_code_is_not_the_checkout(installed):

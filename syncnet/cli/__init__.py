@@ -1,6 +1,10 @@
 """The command-line faces. Everything here turns arguments into the library's typed options,
 calls the library, and prints; nothing else in the package parses arguments or prints results.
 
+Each command is a module with build_parser(argv) and run(args); its main(argv=None) is
+run_command(build_parser, run, argv): parse, run, and any failure reported as one line. The
+reference's scripts at the checkout's root (demo_syncnet.py, ...) only run these mains.
+
 This module holds what every command shares: options built from syncnet.options' fields,
 logging, the program name the user typed, and failures reported as one line on stderr.
 """
@@ -10,6 +14,7 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 
 from syncnet.detection.registry import available_detectors
 from syncnet.runtime.devices import CHOICES as DEVICE_CHOICES
@@ -77,9 +82,36 @@ def add_timeline_options(parser):
     add_options(parser, TimelineOptions)
 
 
+def add_run_folders(parser, data_dir, videofile, reference):
+    """--data_dir, --videofile and --reference, the options the reference's three pipeline scripts
+    share, each with its script's help."""
+    parser.add_argument("--data_dir", type=str, default="data/work", help=f"{data_dir} (default %(default)s)")
+    parser.add_argument("--videofile", type=str, default="", help=videofile)
+    parser.add_argument("--reference", type=str, default="", help=reference)
+
+
+def add_face_video_options(parser, videofile, tmp_dir):
+    """--videofile and --tmp_dir, the options the reference's two demos share, each with its demo's help."""
+    parser.add_argument("--videofile", type=str, default="data/example.avi",
+                        help=f"{videofile} (default %(default)s)")
+    parser.add_argument("--tmp_dir", type=str, default="data/work/pytmp", help=tmp_dir)
+
+
+def add_offset_option(parser, instead_of):
+    """--offset, which --write_synced shifts by instead of the offset found (`instead_of` names it)."""
+    parser.add_argument("--offset", type=int, default=None,
+                        help=f"with --write_synced: shift by this many frames instead of {instead_of} "
+                             "(positive = the audio is early and gets delayed)")
+
+
 def add_common_options(parser):
     parser.add_argument("--device", default="auto",
                         help=f"where the networks run: {', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
+    add_reporting_options(parser)
+
+
+def add_reporting_options(parser):
+    """--debug and --quiet, which run_command reads."""
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback on failure (also SYNCNET_DEBUG=1)")
     parser.add_argument("--quiet", action="store_true",
@@ -95,6 +127,25 @@ def model_options(args):
     return ModelOptions(syncnet_model=getattr(args, "initial_model", None),
                         s3fd_model=getattr(args, "s3fd_model", None), device=args.device,
                         detector=getattr(args, "detector", ModelOptions.detector))
+
+
+@contextlib.contextmanager
+def stop_on_signals(interrupt=False):
+    """A threading.Event that SIGINT and SIGTERM set, for a run that stops cleanly between its
+    steps; with `interrupt`, the signal also interrupts the step running in this process."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+        if interrupt:
+            raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _raise_interrupt(signum, frame):
@@ -122,3 +173,14 @@ def reported_errors(prog, debug=False, quiet=False):
         raise SystemExit(1) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(build_parser, run, argv=None):
+    """Every command's main: parse `argv` (None: the command line) with build_parser(argv), then
+    run(args) with its failures reported as one line (reported_errors). Returns run's exit
+    status, 0 when it returns None."""
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    with reported_errors(parser.prog, args.debug, args.quiet):
+        status = run(args)
+    return 0 if status is None else status

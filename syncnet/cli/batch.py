@@ -10,17 +10,14 @@ Exit status: 0 when every video was scored, 3 (syncnet.batch.EXIT_SOME_FAILED) w
 (0 with --allow_failures), 1 for a bad option or a model file that fails every video, 130
 when interrupted.
 """
-import contextlib
-import signal
 import sys
-import threading
 import time
 
 from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED, LIST_EXTENSIONS
 from syncnet.io.layout import FOLDERS
 from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
 from . import (add_common_options, add_model_options, add_output_options, add_pipeline_options, make_parser,
-               model_options, options_from, reported_errors)
+               model_options, options_from, run_command, stop_on_signals)
 
 COMMAND = "syncnet-batch"
 
@@ -82,23 +79,10 @@ def add_engine_options(parser):
                              "keeps (default: the system's temporary folder)")
 
 
-@contextlib.contextmanager
 def stopped_by_signals(config):
     """A threading.Event that SIGINT and SIGTERM set: the batch starts nothing new, records what
     finished and removes what did not. A video running in this process is interrupted at once."""
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-        if config.engine == "local" and config.workers == 1:
-            raise KeyboardInterrupt
-
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return stop_on_signals(interrupt=config.engine == "local" and config.workers == 1)
 
 
 def engine_settings(args):
@@ -127,28 +111,30 @@ def config_from(args):
         quiet=args.quiet, debug=args.debug, **engine_settings(args))
 
 
-def main(argv=None):
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    with reported_errors(parser.prog, args.debug, args.quiet):
-        from syncnet.batch.driver import collect_videos
+def run(args):
+    """Score the videos, with a progress bar; then the summary and curation lines."""
+    from syncnet.batch.driver import collect_videos
 
-        config = config_from(args)
-        videos = collect_videos(args.inputs)
-        with stopped_by_signals(config) as stop:
-            report = _run(videos, config, stop, args.quiet)
-        print("%d video(s): %d run, %d skipped as done before; %s; summary in %s"
-              % (report.n_videos, report.n_run, report.n_skipped, failures_text(report),
-                 ", ".join(report.summary_files)))
-        if report.manifest_files:
-            kept = sum((record.get("curation") or {}).get("decision") == "kept" for record in report.records)
-            print("Curation: %d of %d video(s) kept in %s; manifest in %s"
-                  % (kept, len(report.records), config.curate.out_dir, ", ".join(report.manifest_files)))
-        if report.interrupted:
-            raise KeyboardInterrupt
-        if report.any_failed and not args.allow_failures:
-            return EXIT_SOME_FAILED
+    config = config_from(args)
+    videos = collect_videos(args.inputs)
+    with stopped_by_signals(config) as stop:
+        report = _run_with_progress(videos, config, stop, args.quiet)
+    print("%d video(s): %d run, %d skipped as done before; %s; summary in %s"
+          % (report.n_videos, report.n_run, report.n_skipped, failures_text(report),
+             ", ".join(report.summary_files)))
+    if report.manifest_files:
+        kept = sum((record.get("curation") or {}).get("decision") == "kept" for record in report.records)
+        print("Curation: %d of %d video(s) kept in %s; manifest in %s"
+              % (kept, len(report.records), config.curate.out_dir, ", ".join(report.manifest_files)))
+    if report.interrupted:
+        raise KeyboardInterrupt
+    if report.any_failed and not args.allow_failures:
+        return EXIT_SOME_FAILED
     return 0
+
+
+def main(argv=None):
+    return run_command(build_parser, run, argv)
 
 
 def failures_text(report):
@@ -164,7 +150,7 @@ def failures_text(report):
     return text
 
 
-def _run(videos, config, stop, quiet):
+def _run_with_progress(videos, config, stop, quiet):
     """run_batch with one progress bar over the videos (videos/min, failures) and a log line each."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 

@@ -14,7 +14,7 @@ import sys
 from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
 from syncnet.eval.protocols import PROTOCOLS
 from . import (DETECTOR_WEIGHTS_HELP, add_common_options, add_model_options, add_options, make_parser, model_options,
-               options_from, reported_errors)
+               options_from, run_command)
 from syncnet.cli.batch import add_engine_options, engine_settings, stopped_by_signals
 
 COMMAND = "syncnet-eval"
@@ -48,19 +48,21 @@ def build_parser(argv=None):
     return parser
 
 
-def main(argv=None):
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    with reported_errors(parser.prog, args.debug, args.quiet):
-        from syncnet.errors import InputError
+def run(args):
+    """Evaluate the videos under the protocol, or compare two evaluations."""
+    from syncnet.errors import InputError
 
-        if args.compare:
-            if args.inputs or args.protocol:
-                raise InputError("--compare takes two evaluation folders, not videos or a --protocol")
-            return _compare(args)
-        if not args.inputs or not args.protocol or not args.out:
-            raise InputError("give the videos, --protocol and --out (or --compare DIR_A DIR_B)")
-        return _evaluate(args)
+    if args.compare:
+        if args.inputs or args.protocol:
+            raise InputError("--compare takes two evaluation folders, not videos or a --protocol")
+        return _compare(args)
+    if not args.inputs or not args.protocol or not args.out:
+        raise InputError("give the videos, --protocol and --out (or --compare DIR_A DIR_B)")
+    return _evaluate(args)
+
+
+def main(argv=None):
+    return run_command(build_parser, run, argv)
 
 
 def _compare(args):

@@ -9,13 +9,11 @@
 It writes DIR/syncnet_trained.model (the official file's format: pass it to any script's
 --initial_model), DIR/metrics.csv, DIR/curves.png and DIR/train.json. See docs/training.md.
 """
-import contextlib
-import signal
 import sys
-import threading
 
 from syncnet.train.options import ENGINES, TrainOptions
-from . import add_options, make_parser, options_from, reported_errors
+from syncnet.runtime.logs import program
+from . import add_options, make_parser, options_from, run_command, stop_on_signals
 
 COMMAND = "syncnet-train"
 
@@ -57,48 +55,37 @@ def build_parser(argv=None):
     return parser
 
 
-@contextlib.contextmanager
-def stop_on_signals():
-    """A threading.Event that SIGINT and SIGTERM set: training stops after its current step and
-    keeps its checkpoint."""
-    stop = threading.Event()
-    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+def run(args):
+    """Train, then the counts, the best validation and the model's path."""
+    from syncnet.errors import InputError
+    from syncnet.train.loop import train
+
+    options = options_from(args, TrainOptions)
+    if args.num_workers < 1:
+        raise InputError(f"--num_workers {args.num_workers}: expected 1 or more")
+    with stop_on_signals() as stop:  # training stops after its current step and keeps its checkpoint
+        result = train(args.data, args.out, options, data_dir=args.data_dir, val=args.val, init=args.init,
+                       resume=args.resume, device=args.device, stop=stop, quiet=args.quiet,
+                       engine=args.engine, num_workers=args.num_workers, use_gpu=args.use_gpu,
+                       ray_address=args.ray_address)
+    if result is None:  # not rank 0 under torchrun
+        return 0
+    counts = result.counts
+    print(f"Trained {result.steps} of {result.total_steps} steps on {counts['train_clips']} clips "
+          f"({counts['train_windows']} windows; {counts['clips_skipped']} skipped) in {result.seconds:.0f} s")
+    if result.best:
+        print(f"Best validation (step {result.best['step']}): offset found {100 * result.best['val_exact']:.0f}% "
+              f"exactly, {100 * result.best['val_within1']:.0f}% within 1 frame, LSE-C {result.best['lse_c']:.2f}")
+    if result.interrupted:
+        print(f"{program()}: interrupted at step {result.steps}; the checkpoint is kept: continue with "
+              f"--resume --out {args.out}", file=sys.stderr)
+        return 130
+    print(f"Wrote {result.model}")
+    return 0
 
 
 def main(argv=None):
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    with reported_errors(parser.prog, args.debug, args.quiet):
-        from syncnet.errors import InputError
-        from syncnet.train.loop import train
-
-        options = options_from(args, TrainOptions)
-        if args.num_workers < 1:
-            raise InputError(f"--num_workers {args.num_workers}: expected 1 or more")
-        with stop_on_signals() as stop:
-            result = train(args.data, args.out, options, data_dir=args.data_dir, val=args.val, init=args.init,
-                           resume=args.resume, device=args.device, stop=stop, quiet=args.quiet,
-                           engine=args.engine, num_workers=args.num_workers, use_gpu=args.use_gpu,
-                           ray_address=args.ray_address)
-        if result is None:  # not rank 0 under torchrun
-            return 0
-        counts = result.counts
-        print(f"Trained {result.steps} of {result.total_steps} steps on {counts['train_clips']} clips "
-              f"({counts['train_windows']} windows; {counts['clips_skipped']} skipped) in {result.seconds:.0f} s")
-        if result.best:
-            print(f"Best validation (step {result.best['step']}): offset found {100 * result.best['val_exact']:.0f}% "
-                  f"exactly, {100 * result.best['val_within1']:.0f}% within 1 frame, LSE-C {result.best['lse_c']:.2f}")
-        if result.interrupted:
-            print(f"{parser.prog}: interrupted at step {result.steps}; the checkpoint is kept: continue with "
-                  f"--resume --out {args.out}", file=sys.stderr)
-            return 130
-        print(f"Wrote {result.model}")
-        return 0
+    return run_command(build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ class FaceDetector:
     A subclass sets what the pipeline and the model lookup need to know before it loads:
       min_input_side  the smallest image side, after scaling, that it can search (pixels); the
                       pipeline refuses smaller frames before it converts a video
-      weights_file    the official weights' file name (None: it needs no weights file); the
-                      model-files table in syncnet.models has its checksum, so a file in the
-                      default place must be that exact file
-      weights_folder  where a checkout keeps that file, relative to its root (installed, the
-                      model cache holds it: syncnet.models.paths.cache_dir)
+      weights_file    the official weights' file name (None: it needs no weights file); its row
+                      in the model-files table (syncnet.models.files) gives its URL, its checksum
+                      (a file in the default place must be that exact file) and its place in a
+                      checkout; installed, the model cache holds it
     and implements `detect_faces_batch`. Messages name it by its class name.
     """
     min_input_side = 1
     weights_file = None
-    weights_folder = None
 
     def __init__(self, device="auto", weights=None):
         self.device = resolve_device(device)
@@ -35,13 +33,13 @@ class FaceDetector:
 
     @classmethod
     def find_weights(cls, path=None):
-        """`path` when given; else the official weights_file in the checkout's weights_folder,
-        then in the model cache (WeightsError naming both when neither holds it)."""
+        """`path` when given; else the official weights_file in its place in a checkout, then in
+        the model cache (WeightsError naming both when neither holds it)."""
         if path is not None:
             return os.fspath(path)
         if cls.weights_file is None:
             return None
-        return find_official_file(cls.weights_file, cls.weights_folder, f"{cls.__name__} weights")
+        return find_official_file(cls.weights_file, f"{cls.__name__} weights")
 
     def load_weights(self, module):
         """`module` with self.weights loaded, strictly and safely (see syncnet.models.weights)."""

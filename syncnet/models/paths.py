@@ -9,8 +9,9 @@ import os
 from pathlib import Path
 
 from syncnet.errors import WeightsError
+from syncnet.models.files import MODEL_FILES
 
-SYNCNET_DEFAULT = "data/syncnet_v2.model"
+SYNCNET_DEFAULT = MODEL_FILES["syncnet_v2.model"].checkout_path
 # Where every "model not found" message sends a user without internet access.
 OFFLINE_HINT = ("or offline: see 'Offline' in README.md (SYNCNET_MIRROR=FOLDER_OR_URL bash download_model.sh, "
                 "--initial_model / --s3fd_model PATH, score_video(syncnet_model=PATH))")
@@ -66,8 +67,15 @@ def find_syncnet_model(path=None):
                            "SyncNet model syncnet_v2.model")
 
 
-def find_official_file(name, checkout_folder, what):
-    """The official model file `name`: in `checkout_folder` of a checkout (where the reference
-    keeps it and download_model.sh writes it), then in the cache. `what` names it in the error."""
-    beside_code = [CODE_ROOT / checkout_folder / name] if _in_checkout() else []
+def find_official_file(name, what):
+    """The official model file `name`: in its place in a checkout (files.MODEL_FILES' row, where the
+    reference keeps it and download_model.sh writes it), then in the cache. `what` names it in the error."""
+    spec = MODEL_FILES.get(name)
+    beside_code = [CODE_ROOT / spec.checkout_path] if spec and _in_checkout() else []
     return _first_existing([*beside_code, cache_dir() / name], f"{what} {name}")
+
+
+def download_place(spec):
+    """Where the downloader puts a model file (a files.ModelFile) by default: its place in a
+    checkout, else the model cache, where an installed package looks for it."""
+    return CODE_ROOT / spec.checkout_path if _in_checkout() else cache_dir() / spec.name

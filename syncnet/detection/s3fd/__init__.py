@@ -46,7 +46,6 @@ class S3FD(FaceDetector):
     # Smallest side that survives the trunk's five 2x2 max-pools (the third rounds up).
     min_input_side = 28
     weights_file = "sfd_face.pth"
-    weights_folder = "detectors/s3fd/weights"
 
     def __init__(self, device="auto", weights=None):
         super().__init__(device, weights)
