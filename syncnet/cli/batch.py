@@ -16,7 +16,8 @@ import sys
 import threading
 import time
 
-from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED, LIST_EXTENSIONS
+from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED
+from syncnet.io.inputs import LIST_EXTENSIONS
 from syncnet.io.layout import FOLDERS
 from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
 from . import (add_common_options, add_model_options, add_output_options, add_pipeline_options, make_parser,
@@ -131,7 +132,7 @@ def main(argv=None):
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
-        from syncnet.batch.driver import collect_videos
+        from syncnet.io.inputs import collect_videos
 
         config = config_from(args)
         videos = collect_videos(args.inputs)
