@@ -26,6 +26,7 @@ from syncnet.cli import eval as eval_command
 from syncnet.errors import InputError
 from syncnet.io import fileio, storage
 from syncnet.options import BootstrapOptions, ModelOptions
+from syncnet.runtime.ray_cluster import RayOptions
 from tests.helpers import REPO_ROOT, assert_refused, make_clip, mounted_tmpfs
 
 VIDEO_COLUMNS = ["video", "status", "reason", "n_tracks", "lse_d", "lse_c", "offset"]
@@ -214,7 +215,7 @@ def test_api_typed_fields_take_any_path_type_and_refuse_the_rest(tmp_path):
         str(tmp_path / "d"), str(tmp_path / "s"), str(tmp_path / "k"))
     assert config.in_place, "a data folder given as bytes is a local folder"
     with pytest.raises(InputError, match="--ray_num_cpus"):
-        driver.RayOptions(num_cpus=float("nan"))
+        RayOptions(num_cpus=float("nan"))
     with pytest.raises(InputError, match="--n_boot"):
         BootstrapOptions(n_boot=2.5)
 

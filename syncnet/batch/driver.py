@@ -26,6 +26,7 @@ from syncnet.batch.tables import COLUMNS, PARQUET_LEFT_OUT, SUMMARY_FILES, summa
 from syncnet.errors import InputError
 from syncnet.io.layout import FOLDERS
 from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, as_path, checked_number
+from syncnet.runtime.ray_cluster import RayOptions
 
 log = logging.getLogger("syncnet.batch")
 
@@ -34,18 +35,6 @@ ENGINES = ("local", "ray")
 MAX_WORKERS = 4096  # videos at once: one actor slot (or worker process) each
 # The exit status of a batch in which some video failed (0 with --allow_failures).
 EXIT_SOME_FAILED = 3
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where the Ray engine runs its workers, and what each worker actor asks the cluster for."""
-    address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
-    num_cpus: float = 1.0           # per worker actor
-    num_gpus: float = 0.0           # per worker actor; fractions share a GPU
-
-    def __post_init__(self):
-        object.__setattr__(self, "num_cpus", checked_number("ray_num_cpus", self.num_cpus, above=0))
-        object.__setattr__(self, "num_gpus", checked_number("ray_num_gpus", self.num_gpus, minimum=0))
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,9 @@ def stopped_by_signals(config):
 
 def engine_settings(args):
     """The BatchConfig fields that add_engine_options sets, checked."""
-    from syncnet.batch.driver import RayOptions, default_workers
+    from syncnet.batch.driver import default_workers
     from syncnet.runtime.devices import resolve_device
+    from syncnet.runtime.ray_cluster import RayOptions
 
     workers = args.workers
     if workers is None and args.engine == "local":

@@ -11,10 +11,9 @@ import json
 import os
 import threading
 
-from syncnet.batch.driver import RayOptions
-from syncnet.batch.ray_engine import connect
 from syncnet.errors import InputError, one_line
 from syncnet.runtime import extras
+from syncnet.runtime.ray_cluster import RayOptions, connect
 
 FEATURE = "--engine ray"
 RAY_STORAGE = "ray"   # Ray Train's own records, under DIR
