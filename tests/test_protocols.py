@@ -7,19 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncnet.eval import protocols
 from syncnet.errors import InputError
-from syncnet.eval.protocols import (
-    PROTOCOLS,
-    TrackScore,
-    VideoOutcome,
-    aggregate_video,
-    dataset_summary,
-    format_scores_txt,
-    get_protocol,
-    paired_difference,
-    summary_line,
-)
+from syncnet.eval import stats
+from syncnet.eval.protocols import PROTOCOLS, TrackScore, VideoOutcome, aggregate_video, get_protocol
+from syncnet.eval.report import format_scores_txt, summary_line
+from syncnet.eval.stats import dataset_summary, paired_difference
 
 
 def track(video, index, lse_d, lse_c, offset=0):
@@ -216,7 +208,7 @@ def test_single_unit_has_no_std():
 
 
 def test_bootstrap_in_many_blocks(monkeypatch):
-    monkeypatch.setattr(protocols, "_BOOTSTRAP_BLOCK", 25)  # 2 resamples of 10 per block
+    monkeypatch.setattr(stats, "_BOOTSTRAP_BLOCK", 25)  # 2 resamples of 10 per block
     summary = dataset_summary("mocha", SPREAD, n_boot=1001)
     lo, hi = summary["lse_c"]["ci95"]
     assert 1.0 < lo < 5.5 < hi < 10.0

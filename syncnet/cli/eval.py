@@ -84,7 +84,7 @@ def _compare(args):
 def _evaluate(args):
     from syncnet.batch.driver import BatchConfig, parse_keep
     from syncnet.eval.evaluate import evaluate
-    from syncnet.eval.protocols import summary_line
+    from syncnet.eval.report import summary_line
     from syncnet.io.inputs import collect_videos
     from syncnet.io.storage import check_writable
 

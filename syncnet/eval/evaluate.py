@@ -18,8 +18,9 @@ from syncnet.batch.driver import run_batch
 from syncnet.errors import InputError, one_line
 from syncnet.io.fileio import json_text
 from syncnet.options import BootstrapOptions, as_dict
-from syncnet.eval.protocols import (PROTOCOLS, STATUSES, TrackScore, VideoOutcome, aggregate_video, dataset_summary,
-                                   format_scores_txt, get_protocol, paired_difference)
+from syncnet.eval.protocols import PROTOCOLS, STATUSES, TrackScore, VideoOutcome, aggregate_video, get_protocol
+from syncnet.eval.report import format_scores_txt
+from syncnet.eval.stats import dataset_summary, paired_difference
 
 TRACK_COLUMNS = ("video", "track", "start_frame", "end_frame", "lse_d", "lse_c", "offset")
 VIDEO_COLUMNS = ("video", "status", "reason", "n_tracks", "lse_d", "lse_c", "offset")
