@@ -40,7 +40,9 @@ def _step_child(batch, steps, negatives):
     """Time `steps` training steps at `batch` (after one untimed); print JSON."""
     import torch
 
-    from syncnet.train.loop import PairNetwork, contrastive_loss, load_model
+    from syncnet.train.checkpoints import load_model
+    from syncnet.train.losses import contrastive_loss
+    from syncnet.train.loop import PairNetwork
 
     torch.manual_seed(0)
     model = load_model(None).train()
@@ -83,7 +85,7 @@ def throughput(batches, steps, negatives, work):
 def synthetic_run(work, loss):
     """A from-scratch run on the synthetic world (docs/training.md's recipe); its folder."""
     from syncnet.synthetic import make_face_clip
-    from syncnet.train.loop import train
+    from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
 
     root = Path(work) / "synthetic"

@@ -75,7 +75,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with reported_errors(parser.prog, args.debug, args.quiet):
         from syncnet.errors import InputError
-        from syncnet.train.loop import train
+        from syncnet.train.dispatch import train
 
         options = options_from(args, TrainOptions)
         if args.num_workers < 1:

@@ -30,7 +30,9 @@ def train_on_ray(plan, num_workers, use_gpu=False, address=None, stop=None, quie
     """Train `plan` with `num_workers` Ray Train workers (one GPU each with `use_gpu`); the
     TrainResult is read back from what rank 0 wrote. `stop` set: the workers are ended, and the
     last checkpoint is what is kept."""
-    from syncnet.train.loop import MODEL_FILE, RECORD_FILE, TrainResult, check_split, checkpoint_step
+    from syncnet.train.checkpoints import MODEL_FILE, RECORD_FILE, checkpoint_step
+    from syncnet.train.distributed import check_split
+    from syncnet.train.loop import TrainResult
 
     ray = extras.require("ray", FEATURE, "ray")
     train_api = extras.require("ray", FEATURE, "ray.train")
