@@ -1,14 +1,15 @@
 """The batch runner: the whole pipeline and SyncNet on many videos, resumable, with one summary.
 
 Each video gets its own folders under the data folder, named by layout.reference_for, and runs
-through the same orchestrator as the scripts (syncnet.api.VideoScorer; see batch_worker). An
+through the same orchestrator as the scripts (syncnet.api.VideoScorer; see batch.worker). An
 engine hands the videos to workers: `local` (this machine, local_engine) or `ray` (a Ray
-cluster, ray_engine). What has been done is recorded per video, keyed on its path (or URI),
-size and version (mtime, or an object's ETag), with a fingerprint of the options: a rerun
-skips those videos (and failed ones too, unless retry_failed), and redoes any that changed or
-were scored with other options. A video that fails is recorded with its error and the batch
-goes on. The data folder gets summary.csv, summary.json and summary.parquet: one 'video' row
-per input, then one 'track' row per face track. The command is syncnet.cli.batch.
+cluster, ray_engine). What has been done is recorded per video (batch.state), keyed on its path
+(or URI), size and version (mtime, or an object's ETag), with a fingerprint of the options: a
+rerun skips those videos (and failed ones too, unless retry_failed), and redoes any that changed
+or were scored with other options. A video that fails is recorded with its error and the batch
+goes on. The data folder gets summary.csv, summary.json and summary.parquet (batch.tables): one
+'video' row per input, then one 'track' row per face track. The inputs are found by
+syncnet.io.inputs; the command is syncnet.cli.batch.
 """
 import hashlib
 import json

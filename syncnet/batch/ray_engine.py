@@ -22,7 +22,7 @@ import time
 from syncnet.io import storage
 from syncnet.batch.worker import failure_record, process_video, release_scratch, scorer_for, worker_scratch
 from syncnet.errors import SyncNetError, one_line
-from syncnet.runtime.ray_cluster import _ray, connect
+from syncnet.runtime.ray_cluster import connect, import_ray
 
 log = logging.getLogger("syncnet.batch")
 
@@ -53,7 +53,7 @@ class VideoWorker:
                                                                      os.path.basename(path)))
         self.config = dataclasses.replace(config, models=dataclasses.replace(models, **fetched))
         scorer_for(self.config.models).load(detector=not config.whole_frames)
-        self.node = _ray().get_runtime_context().get_node_id()
+        self.node = import_ray().get_runtime_context().get_node_id()
 
     def ready(self):
         return {"node": self.node, "pid": os.getpid()}
@@ -73,7 +73,7 @@ def pool_size(config):
     """--workers, else as many actors as the cluster's CPUs (or GPUs) can hold at once."""
     if config.workers:
         return config.workers
-    resources = _ray().cluster_resources()
+    resources = import_ray().cluster_resources()
     if config.ray.num_gpus > 0:
         return max(1, int(resources.get("GPU", 0) // config.ray.num_gpus))
     return max(1, int(resources.get("CPU", 1) // max(config.ray.num_cpus, 1e-6)))
@@ -82,7 +82,7 @@ def pool_size(config):
 def run_ray(config, keys, stop=None):
     """Yield the record of each video as it finishes on the cluster's workers."""
     started = connect(config.ray, config.quiet)
-    ray = _ray()
+    ray = import_ray()
     try:
         pool = _Pool(ray, config, pool_size(config))
         yield from pool.run(keys, stop or threading.Event())
@@ -125,7 +125,7 @@ class _Pool:
         return True
 
     def run(self, keys, stop):
-        ray_errors = _ray("ray.exceptions")
+        ray_errors = import_ray("ray.exceptions")
         RayActorError, RayError, RayTaskError = ray_errors.RayActorError, ray_errors.RayError, ray_errors.RayTaskError
 
         todo = iter(keys)

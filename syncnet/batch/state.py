@@ -33,9 +33,6 @@ def record_key(record):
     return (record["video"], record["size"], record.get("etag") if "etag" in record else record.get("mtime_ns"))
 
 
-# ------------------------------------------------------------------ state
-
-
 def read_state(path):
     """The latest record of every video in a state file; a damaged line (a run killed while
     writing it) is skipped, with a warning."""

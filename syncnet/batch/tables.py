@@ -16,8 +16,6 @@ TRACK_FIELDS = ("track", "start_frame", "end_frame", "offset", "min_dist", "conf
 TIMELINE_FIELDS = ("offset_ms", "verdict", "drift_ms_per_min", "offset_ms_at_start", "offset_ms_at_end", "n_jumps")
 COLUMNS = ("video", "reference", "kind") + TRACK_FIELDS + TIMELINE_FIELDS + ("n_tracks", "status", "reason", "error")
 
-# ------------------------------------------------------------------ summaries
-
 
 def summary_rows(records):
     """A 'video' row per record, then a 'track' row per face track. The video row carries the

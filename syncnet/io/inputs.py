@@ -14,8 +14,6 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
                     ".ts", ".3gp")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
 
-# ------------------------------------------------------------------ inputs
-
 # A comment starts at a '#' that begins the line or follows a space, so 'take#2.mp4' is a path.
 _COMMENT = re.compile(r"(^|\s)#.*$")
 

@@ -17,7 +17,8 @@ RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
 
 
-def _ray(module="ray"):
+def import_ray(module="ray"):
+    """`module` of Ray, imported; without the ray extra, the one line that says how to add it."""
     return extras.require("ray", "--engine ray", module)
 
 
@@ -46,7 +47,7 @@ def _runtime_env():
 def connect(options, quiet):
     """Join the cluster at options.address, or start a private runtime; True when this call
     initialised Ray (and so must shut it down)."""
-    ray = _ray()
+    ray = import_ray()
     if ray.is_initialized():
         return False
     # Ray's advice on its token authentication speaks to whoever runs the cluster, not to the
