@@ -64,7 +64,8 @@ def main(argv=None):
 
 
 def _compare(args):
-    from syncnet.eval.evaluate import compare, comparison_line
+    from syncnet.eval.evaluate import compare
+    from syncnet.eval.report import comparison_line
 
     bootstrap = options_from(args, BootstrapOptions)
     if args.out:

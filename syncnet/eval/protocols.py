@@ -31,10 +31,6 @@ STATUSES = ("scored", "excluded", "failed")
 NO_FACE_TRACK = "no face track"
 
 
-# --------------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class TrackScore:
     """SyncNet's result for one face track (or, for wav2lip-lrs, for the whole video).
@@ -192,10 +188,6 @@ def get_protocol(protocol: "str | Protocol") -> Protocol:
     except (KeyError, TypeError):
         raise InputError(f"unknown protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}") from None
 
-
-# --------------------------------------------------------------------------------------------
-# Per video
-# --------------------------------------------------------------------------------------------
 
 def aggregate_video(protocol: "str | Protocol", video: str, tracks: Sequence[TrackScore],
                     error: Optional[str] = None, reason: Optional[str] = None) -> VideoOutcome:

@@ -1,5 +1,5 @@
-"""The text a protocol's evaluation writes and prints: its own per-track scores file, and one
-line per dataset summary."""
+"""The text a protocol's evaluation writes and prints: its own per-track scores file, one line
+per dataset summary, and one line per paired comparison."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
@@ -8,9 +8,6 @@ import numpy as np
 
 from syncnet.eval.protocols import Protocol, TrackScore, get_protocol
 
-# --------------------------------------------------------------------------------------------
-# Text
-# --------------------------------------------------------------------------------------------
 
 def _float32_text(value: float) -> str:
     # Wav2Lip prints str() of 0-d float32 numpy arrays: numpy's shortest float32 repr.
@@ -56,3 +53,16 @@ def summary_line(summary: Mapping[str, Any]) -> str:
             parts.append(f"{label} {summary[f'n_{label}']}")
     parts.append(f"protocol {summary['protocol']}")
     return "  ".join(parts)
+
+
+def comparison_line(result):
+    """One line for a paired comparison, e.g. `B - A: LSE-D -0.412 [-0.52, -0.30]  LSE-C +0.801 [...]  n=100 paired`."""
+    def metric(label, value):
+        if value is None:
+            return f"{label} n/a"
+        lo, hi = value["ci95"]
+        return f"{label} {value['mean_diff']:+.3f} [{lo:+.2f}, {hi:+.2f}]"
+
+    return (f"B - A: {metric('LSE-D', result['lse_d'])}  {metric('LSE-C', result['lse_c'])}  "
+            f"n={result['n_paired']} paired ({result['n_only_a']} only in A, {result['n_only_b']} only in B)  "
+            f"protocol {result['protocol']}")

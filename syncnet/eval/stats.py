@@ -19,9 +19,6 @@ from syncnet.options import BootstrapOptions
 # 32 MB (int64) for any sample size, and the loop runs n_boot / block times, not n_boot times.
 _BOOTSTRAP_BLOCK = 1 << 22
 
-# --------------------------------------------------------------------------------------------
-# Statistics
-# --------------------------------------------------------------------------------------------
 
 def _block_rows(n: int) -> int:
     return max(1, _BOOTSTRAP_BLOCK // max(n, 1))
