@@ -45,7 +45,7 @@ def _better(metrics, best):
     return best is None or tuple(metrics[k] for k in key) > tuple(best[k] for k in key)
 
 
-class _Recorder:
+class Recorder:
     """Rank 0's files: metrics.csv, curves.png, checkpoints and the models."""
 
     def __init__(self, plan, rows, best):
@@ -93,7 +93,7 @@ def checkpoint_step(out):
     return read_checkpoint(out)["step"] if os.path.isfile(os.path.join(out, CHECKPOINT_FILE)) else 0
 
 
-def _resume_state(plan):
+def resume_state(plan):
     path = os.path.join(plan.out, CHECKPOINT_FILE)
     if not plan.resume:
         return None

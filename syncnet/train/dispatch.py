@@ -10,9 +10,10 @@ from syncnet.errors import InputError
 from syncnet.io.locking import FolderLock
 from syncnet.runtime.devices import resolve_device
 from syncnet.train.checkpoints import CHECKPOINT_FILE, load_model
-from syncnet.train.distributed import _barrier, _distributed, process_group
+from syncnet.train.distributed import barrier, process_group, process_ranks
 from syncnet.train.loop import check_gpu_options, prepare, train_worker
 from syncnet.train.options import ENGINES, TrainOptions
+from syncnet.train.ray_engine import train_on_ray
 
 
 def check_writable(out):
@@ -42,7 +43,7 @@ def train(inputs, out, options=TrainOptions(), *, data_dir=None, val=None, init=
     if engine not in ENGINES:
         raise InputError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     out = os.path.abspath(os.fspath(out))
-    rank, _, _ = _distributed()
+    rank, _, _ = process_ranks()
     check_writable(out)
     lock = FolderLock(out, "choose another --out") if rank == 0 else contextlib.nullcontext()
     with lock:
@@ -56,17 +57,15 @@ def train(inputs, out, options=TrainOptions(), *, data_dir=None, val=None, init=
             load_model(init)  # a bad --init fails here, before the data is decoded
         check_gpu_options(options, torch.device("cuda") if engine == "ray" and use_gpu else resolve_device(device))
         if engine == "ray":
-            from syncnet.train.ray_engine import train_on_ray
-
             plan = prepare(inputs, out, options, data_dir=data_dir, val=val, init=init,
                            device="cuda" if use_gpu else "cpu", resume=resume, stop=stop, quiet=quiet)
             return train_on_ray(plan, num_workers, use_gpu, ray_address, stop, quiet)
         with process_group(resolve_device(device)):
             if rank != 0:
-                _barrier()  # rank 0 decodes the clips and makes the validation videos first
+                barrier()  # rank 0 decodes the clips and makes the validation videos first
             plan = prepare(inputs, out, options, data_dir=data_dir, val=val, init=init, device=device,
                            resume=resume, stop=stop, quiet=quiet, make_val=rank == 0)
             if rank == 0:
-                _barrier()
+                barrier()
             result = train_worker(plan, stop=stop, quiet=quiet)
     return result if rank == 0 else None  # the other processes of a torchrun report nothing

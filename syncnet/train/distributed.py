@@ -7,7 +7,7 @@ from syncnet.errors import InputError
 from syncnet.train.checkpoints import plain_state_dict
 
 
-def _distributed():
+def process_ranks():
     """(rank, world size, local rank) of this process: torch.distributed's, or torchrun's."""
     import torch.distributed as dist
 
@@ -23,7 +23,7 @@ def process_group(device):
     not already; a single process needs none."""
     import torch.distributed as dist
 
-    _, world_size, _ = _distributed()
+    _, world_size, _ = process_ranks()
     if world_size == 1 or dist.is_initialized():
         yield
         return
@@ -59,7 +59,7 @@ def replica_digests(model, world_size):
     return digests
 
 
-def _barrier():
+def barrier():
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

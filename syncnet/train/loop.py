@@ -1,9 +1,9 @@
-"""syncnet-train's engine: prepare the data once, then a training loop that any number of
+"""syncnet-train's loop: prepare the data once, then a training loop that any number of
 processes can run together (torch DistributedDataParallel), writing only from rank 0.
 
-`train` is what the command calls. `prepare` and `train_worker` are its two halves: another
-engine (Ray Train, a scheduler) can call `train_worker(plan, ...)` in each of its workers once
-it has set up torch.distributed, with the plan that `prepare` made.
+`prepare` and `train_worker` are the two halves of a run (syncnet.train.dispatch.train calls
+them): another engine (Ray Train, a scheduler) can call `train_worker(plan, ...)` in each of its
+workers once it has set up torch.distributed, with the plan that `prepare` made.
 """
 import logging
 import math
@@ -20,9 +20,9 @@ from syncnet.io.fileio import save_json
 from syncnet.runtime.devices import resolve_device
 from syncnet.runtime.progress import progress_bar
 from syncnet.train.checkpoints import (CHECKPOINT_FILE, CURVES_FILE, LAST_MODEL_FILE, METRICS_FILE, MODEL_FILE,
-                                       RECORD_FILE, _Recorder, _resume_state, load_model, plain_state_dict)
+                                       RECORD_FILE, Recorder, load_model, plain_state_dict, resume_state)
 from syncnet.train.data import CACHE_FOLDER, PairBatches, find_clips, load_clips, split_clips
-from syncnet.train.distributed import _distributed, check_split, replica_digests
+from syncnet.train.distributed import check_split, process_ranks, replica_digests
 from syncnet.train.losses import bce_loss, contrastive_loss
 from syncnet.train.options import TrainOptions
 from syncnet.train.validation import VAL_FOLDER, VSHIFT, make_val_items, validate
@@ -147,7 +147,7 @@ def train_worker(plan, stop=None, quiet=True):
     the caller: torchrun via `process_group`, or another engine). Returns a TrainResult."""
     started = time.time()
     options = plan.options
-    rank, world_size, local_rank = _distributed()
+    rank, world_size, local_rank = process_ranks()
     check_split(options.batch_size, world_size)
     device = resolve_device(plan.device)
     if device.type == "cuda" and world_size > 1:
@@ -160,7 +160,7 @@ def train_worker(plan, stop=None, quiet=True):
     torch.manual_seed(options.seed)
     model = load_model(plan.init).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
-    state = _resume_state(plan)
+    state = resume_state(plan)
     start, rows, best = 0, [], None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -171,7 +171,7 @@ def train_worker(plan, stop=None, quiet=True):
     if world_size > 1:
         network = nn.parallel.DistributedDataParallel(network, device_ids=[local_rank] if device.type == "cuda"
                                                       else None)
-    recorder = _Recorder(plan, rows, best) if rank == 0 else None
+    recorder = Recorder(plan, rows, best) if rank == 0 else None
     freeze = _batchnorm_frozen(options, plan.init)
     batches = PairBatches(clips, options, rank, world_size, steps)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start, steps),
