@@ -30,7 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.bench import _loadavg, measure_conv, measure_matmul, run_child, syncnet_window_flops  # noqa: E402
+from benchmarks.harness import _loadavg, measure_conv, measure_matmul, run_child, syncnet_window_flops  # noqa: E402
 
 STEP_CHILD_FLAG = "--_step-child"
 RECIPE = {"max_steps": 60, "batch_size": 16, "lr": 5e-4, "max_negative_shift": 15, "val_items": 6, "val_every": 10}
