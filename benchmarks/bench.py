@@ -29,19 +29,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_demo import run_demo  # noqa: E402
-from benchmarks.bench_pipeline import (STAGE_CHILD_FLAG, _stage_child, detection_input_size,  # noqa: E402
-                                       run_pipeline_workload, video_size)
+from benchmarks.bench_pipeline import detection_input_size, run_pipeline_workload, video_size  # noqa: E402
 from benchmarks.bench_startup import startup_table  # noqa: E402
-from benchmarks.harness import (REPO_ROOT, BenchError, _child_env, _ensure_repo_on_path, _fmt,  # noqa: E402
-                                _loadavg, build_720p_clip, build_loop, find_example, measure_conv, measure_matmul,
-                                s3fd_frame_flops, stand_in_weights, syncnet_window_flops)
+from benchmarks.harness import (LOOP_REPEATS, REPO_ROOT, BenchError, build_720p_clip, build_loop,  # noqa: E402
+                                cell_text, child_env, ensure_repo_on_path, find_example, loadavg, measure_conv,
+                                measure_matmul, s3fd_frame_flops, stand_in_weights, syncnet_window_flops, table_row)
 
 WORKLOADS = ("demo", "loop", "pipeline", "long")
 # "long", the 10-minute memory spot check, runs only when asked for.
 DEFAULT_WORKLOADS = ("demo", "loop", "pipeline")
 
 # Full-size and --quick inputs.
-FULL = {"loop_repeats": 10, "pipeline_seconds": 30, "long_repeats": 48}  # 48 x 12.7 s: 10.1 min
+FULL = {"loop_repeats": LOOP_REPEATS, "pipeline_seconds": 30, "long_repeats": 48}  # 48 x 12.7 s: 10.1 min
 QUICK = {"loop_repeats": 2, "pipeline_seconds": 4, "long_repeats": 3}
 
 # Targets from the issue: reported, never asserted.
@@ -111,36 +110,33 @@ COLUMNS = (("workload", 16, "<"), ("wall s", 9, ">"), ("per-unit ms", 12, ">"), 
            ("share", 7, ">"), ("RTF", 7, ">"))
 
 
-def _row(cells):
-    return "  ".join(format(str(cell), align + str(width)) for cell, (_, width, align) in zip(cells, COLUMNS))
-
-
 def format_table(result, cuda):
     name = result["workload"]
     media = " (%.1f s)" % result["media_s"] if "media_s" in result else ""
     lines = ["== %s: %s on %s%s ==" % (name, result["script"], Path(result["input"]).name, media),
-             _row([c[0] for c in COLUMNS])]
+             table_row([c[0] for c in COLUMNS], COLUMNS)]
     if "error" in result:
-        lines.append(_row([name, _fmt(result["wall_s"], ".2f"), "-", "-",
-                           _fmt(result["peak_rss_mb"], ".0f"), "-", "-", "-", "-", "-"]))
+        lines.append(table_row([name, cell_text(result["wall_s"], ".2f"), "-", "-",
+                                cell_text(result["peak_rss_mb"], ".0f"), "-", "-", "-", "-", "-"], COLUMNS))
         lines.append("FAILED (exit %s): %s" % (result["rc"], result["error"]))
         return "\n".join(lines)
-    rtf = _fmt(result["rtf"], ".2f") if cuda else "-"
-    lines.append(_row([name, _fmt(result["wall_s"], ".2f"), _fmt(result["per_unit_ms"], ".1f"),
-                       "%d %s" % (result["units"], result["unit"]), _fmt(result["peak_rss_mb"], ".0f"),
-                       _fmt(result["floor_s"], ".2f"), _fmt(result["ratio"], ".2f") + "x",
-                       _fmt(result["tight_ratio"], ".2f") + "x", "100%", rtf]))
+    rtf = cell_text(result["rtf"], ".2f") if cuda else "-"
+    lines.append(table_row([name, cell_text(result["wall_s"], ".2f"), cell_text(result["per_unit_ms"], ".1f"),
+                            "%d %s" % (result["units"], result["unit"]), cell_text(result["peak_rss_mb"], ".0f"),
+                            cell_text(result["floor_s"], ".2f"), cell_text(result["ratio"], ".2f") + "x",
+                            cell_text(result["tight_ratio"], ".2f") + "x", "100%", rtf], COLUMNS))
     for row in result.get("stage_rows", []):
-        ratio = _fmt(row.get("ratio"), ".2f") + "x" if row.get("ratio") is not None else "-"
-        tight_ratio = _fmt(row.get("tight_ratio"), ".2f") + "x" if row.get("tight_ratio") is not None else "-"
+        ratio = cell_text(row.get("ratio"), ".2f") + "x" if row.get("ratio") is not None else "-"
+        tight_ratio = cell_text(row.get("tight_ratio"), ".2f") + "x" if row.get("tight_ratio") is not None else "-"
         units = "-"
         if row["stage"] == "detect":
             units = "%d %s" % (result["units"], result["unit"])
         elif row["calls"] is not None and row["stage"] != "load_detector":
             units = "%d call%s" % (row["calls"], "" if row["calls"] == 1 else "s")
-        lines.append(_row(["  " + row["stage"], _fmt(row["s"], ".2f"), _fmt(row.get("per_unit_ms"), ".1f"),
-                           units, "-", _fmt(row.get("floor_s"), ".2f"), ratio, tight_ratio,
-                           "%.1f%%" % (100 * row["share"]), "-"]))
+        lines.append(table_row(["  " + row["stage"], cell_text(row["s"], ".2f"),
+                                cell_text(row.get("per_unit_ms"), ".1f"), units, "-",
+                                cell_text(row.get("floor_s"), ".2f"), ratio, tight_ratio,
+                                "%.1f%%" % (100 * row["share"]), "-"], COLUMNS))
     if "tracks" in result:
         lines.append("face tracks kept: %d%s" % (result["tracks"], "" if result["tracks"] else
                      " (no face passed the detector's threshold: track and crop had nothing to do)"))
@@ -221,9 +217,6 @@ def _parse_workloads(text):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == STAGE_CHILD_FLAG:
-        return _stage_child(argv[1:])
     opt = build_parser().parse_args(argv)
     if opt.startup:
         print(startup_table(max(1, opt.repeats)))
@@ -237,7 +230,7 @@ def main(argv=None):
 
 def _bench(opt):
     workloads = _parse_workloads(opt.workloads)
-    _ensure_repo_on_path()
+    ensure_repo_on_path()
     import torch
 
     from syncnet.errors import SyncNetError
@@ -287,7 +280,7 @@ def _bench(opt):
         flops.update({"s3fd_frame": s3fd_frame_flops(*det_size), "s3fd_input": det_size,
                       "pipeline_frame_size": frame_size, "facedet_scale": facedet_scale})
 
-    cfg = {"work": work, "device": device, "env": _child_env(threads), "flops": flops, "sizes": sizes,
+    cfg = {"work": work, "device": device, "env": child_env(threads), "flops": flops, "sizes": sizes,
            "syncnet_model": syncnet_model, "s3fd_model": s3fd_model, "stages": opt.stages}
     header = [
         "SyncNet benchmark%s: %s, %s, torch %s, device %s, %d thread(s), %d CPU(s)"
@@ -322,7 +315,7 @@ def _bench(opt):
         # The floor uses the rates measured just before and just after this workload.
         result = add_floor(result, (matmul[-2]["gflops"] + matmul[-1]["gflops"]) / 2,
                            (conv[-2]["gflops"] + conv[-1]["gflops"]) / 2)
-        result["loadavg_after"] = _loadavg()
+        result["loadavg_after"] = loadavg()
         results[name] = result
         print(format_table(result, cuda), flush=True)
 

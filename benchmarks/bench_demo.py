@@ -8,7 +8,7 @@ import sys
 import wave
 from pathlib import Path
 
-from benchmarks.harness import FRAME_RATE, REPO_ROOT, _count_jpgs, _ensure_repo_on_path, _tail, run_child
+from benchmarks.harness import FRAME_RATE, REPO_ROOT, count_jpgs, ensure_repo_on_path, log_tail, run_child
 
 
 def _wav_samples(path):
@@ -31,7 +31,7 @@ def _parse_demo_output(path):
 
 def run_demo(name, video, cfg):
     """demo_syncnet.py on `video`; units are the scored windows."""
-    _ensure_repo_on_path()
+    ensure_repo_on_path()
     from syncnet.scoring.distances import window_count
 
     tmp_dir = cfg["work"] / "run" / "pytmp"
@@ -41,10 +41,10 @@ def run_demo(name, video, cfg):
     run = run_child(command, cfg["work"] / "logs" / name, cfg["env"])
     result = {"workload": name, "script": "demo_syncnet.py", "input": str(video), **run}
     if run["rc"] != 0:
-        result["error"] = _tail(run["stderr"]) or "exit status %d" % run["rc"]
+        result["error"] = log_tail(run["stderr"]) or "exit status %d" % run["rc"]
         return result
     frames_dir = tmp_dir / name
-    frames = _count_jpgs(frames_dir)
+    frames = count_jpgs(frames_dir)
     samples = _wav_samples(frames_dir / "audio.wav")
     windows = window_count(frames, samples)
     gflop = cfg["flops"]["syncnet"]["window"] / 1e9

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import (FRAME_RATE, REPO_ROOT, BenchError, _count_jpgs, _ensure_repo_on_path,  # noqa: E402
-                                _tail, run_child)
+from benchmarks.harness import (FRAME_RATE, REPO_ROOT, BenchError, count_jpgs, ensure_repo_on_path,  # noqa: E402
+                                log_tail, run_child)
 
 STAGE_CHILD_FLAG = "--_stage-child"
 
@@ -74,9 +74,9 @@ def run_pipeline_workload(clip, cfg):
     run = run_child(command, cfg["work"] / "logs" / name, cfg["env"])
     result = {"workload": name, "script": "run_pipeline.py", "input": str(clip), **run}
     if run["rc"] != 0:
-        result["error"] = _tail(run["stderr"]) or "exit status %d" % run["rc"]
+        result["error"] = log_tail(run["stderr"]) or "exit status %d" % run["rc"]
         return result
-    frames = _count_jpgs(data_dir / "pyframes" / reference)
+    frames = count_jpgs(data_dir / "pyframes" / reference)
     crops = len([f for f in os.listdir(data_dir / "pycrop" / reference) if f.endswith(".avi")])
     result.update({
         "frames": frames, "units": frames, "unit": "frames", "media_s": frames / FRAME_RATE,
@@ -99,7 +99,7 @@ def _stage_child(argv):
 
     started = time.perf_counter()
     out_path, args = Path(argv[0]), argv[1:]
-    _ensure_repo_on_path()
+    ensure_repo_on_path()
     totals = {}
 
     def record(stage, seconds):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import REPO_ROOT, _loadavg  # noqa: E402
+from benchmarks.harness import REPO_ROOT, loadavg  # noqa: E402
 
 HEAVY_MODULES = ("torch", "ray", "cv2", "pyarrow", "boto3", "scipy", "matplotlib")
 STARTUP_CHILD = """
@@ -78,7 +78,7 @@ def time_startup(repeats):
 
 def startup_table(repeats):
     lines = ["Start-up (%s, %d CPU(s), load %s; median of %d fresh interpreters; target < 1 s idle)"
-             % (platform.node(), os.cpu_count(), _loadavg(), repeats),
+             % (platform.node(), os.cpu_count(), loadavg(), repeats),
              "%-26s %9s %12s %7s  %s" % ("command", "wall s", "in-process s", "CPU s", "heavy modules imported")]
     for what, wall, inside, cpu, heavy in time_startup(repeats):
         lines.append("%-26s %9.3f %12.3f %7.3f  %s" % (what, wall, inside, cpu, ", ".join(heavy) or "none"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FRAME_RATE = 25
+LOOP_REPEATS = 10  # example.avi played 10 times: the 127 s clip of the loop workload
 
 # The 720p clip: example.avi's 224x224 face scaled to 448 and centred on a 1280x720 canvas.
 CLIP_FILTER = "scale=448:448,pad=1280:720:(ow-iw)/2:(oh-ih)/2"
@@ -27,7 +28,8 @@ class BenchError(Exception):
 # Paths and inputs
 
 
-def _ensure_repo_on_path():
+def ensure_repo_on_path():
+    """The checkout's packages importable (syncnet, detectors, the scripts), once."""
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
 
@@ -69,8 +71,8 @@ def _build(target, make, *sources):
     return target
 
 
-def _ffmpeg(args, what):
-    _ensure_repo_on_path()
+def ffmpeg(args, what):
+    ensure_repo_on_path()
     from syncnet.io.media import run_ffmpeg
 
     run_ffmpeg([str(a) for a in args], what)
@@ -79,7 +81,7 @@ def _ffmpeg(args, what):
 def build_loop(example, repeats, inputs_dir):
     """example.avi played `repeats` times, stream-copied (no re-encode)."""
     target = inputs_dir / ("example_loop%d.avi" % repeats)
-    return _build(target, lambda out: _ffmpeg(
+    return _build(target, lambda out: ffmpeg(
         ["-stream_loop", repeats - 1, "-i", example, "-c", "copy", out],
         "loop %s %d times" % (example, repeats)), example)
 
@@ -87,7 +89,7 @@ def build_loop(example, repeats, inputs_dir):
 def build_720p_clip(example, seconds, inputs_dir):
     """example.avi scaled to 448, padded to 1280x720 and looped to `seconds`, with its audio."""
     target = inputs_dir / ("example_720p_%ds.avi" % seconds)
-    return _build(target, lambda out: _ffmpeg(
+    return _build(target, lambda out: ffmpeg(
         ["-stream_loop", "-1", "-i", example, "-t", seconds, "-vf", CLIP_FILTER,
          "-c:v", "mpeg4", "-q:v", "2", "-c:a", "pcm_s16le", out],
         "build a %d s 720p clip from %s" % (seconds, example)), example)
@@ -139,7 +141,7 @@ def syncnet_window_flops():
     """FLOPs of one SyncNet window: forward_lip on 1x3x5x224x224 and forward_aud on 1x1x13x20."""
     import torch
 
-    _ensure_repo_on_path()
+    ensure_repo_on_path()
     from SyncNetModel import S
 
     lip = _count_flops(S, lambda d: torch.zeros(1, 3, 5, 224, 224, device=d),
@@ -153,7 +155,7 @@ def s3fd_frame_flops(width, height):
     """FLOPs of one S3FD forward on a width x height input."""
     import torch
 
-    _ensure_repo_on_path()
+    ensure_repo_on_path()
     from detectors.s3fd.nets import S3FDNet
 
     return _count_flops(S3FDNet, lambda d: torch.zeros(1, 3, height, width, device=d),
@@ -177,7 +179,7 @@ def _rate(operation, flop, device, warmup, reps):
             sync()
             times.append(time.perf_counter() - started)
     return {"reps": reps, "gflops": flop / statistics.median(times) / 1e9,
-            "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": _loadavg()}
+            "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": loadavg()}
 
 
 def measure_matmul(device, size=None, warmup=3, reps=10):
@@ -208,7 +210,9 @@ def measure_conv(device, warmup=3, reps=10):
     return {"shape": [batch, 256, 56, 56], **_rate(lambda: conv(x), flop, device, warmup, reps)}
 
 
-def _loadavg():
+def loadavg():
+    """The 1, 5 and 15 minute load averages (None where the system has none): printed beside
+    every timing, since the machine is shared."""
     try:
         return list(os.getloadavg())
     except OSError:
@@ -298,7 +302,8 @@ def run_child(command, log_stem, env):
     }
 
 
-def _tail(path, lines=3):
+def log_tail(path, lines=3):
+    """The last lines of a child's log, on one line: why it failed."""
     try:
         text = Path(path).read_text(errors="replace").strip().splitlines()
     except OSError:
@@ -306,7 +311,8 @@ def _tail(path, lines=3):
     return " | ".join(text[-lines:])
 
 
-def _child_env(threads):
+def child_env(threads):
+    """This environment, with `threads` torch threads for the child and its output unbuffered."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)
     env["MKL_NUM_THREADS"] = str(threads)
@@ -314,12 +320,18 @@ def _child_env(threads):
     return env
 
 
-def _count_jpgs(folder):
+def count_jpgs(folder):
     try:
         return sum(1 for name in os.listdir(folder) if name.endswith(".jpg"))
     except OSError:
         return 0
 
 
-def _fmt(value, spec, missing="-"):
+def cell_text(value, spec, missing="-"):
+    """A table cell: `value` formatted by `spec`, or `missing` when there is none."""
     return missing if value is None else format(value, spec)
+
+
+def table_row(cells, columns):
+    """One fixed-width line of a table; columns are (title, width, alignment '<' or '>')."""
+    return "  ".join(format(str(cell), align + str(width)) for cell, (_, width, align) in zip(cells, columns))
