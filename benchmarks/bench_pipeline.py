@@ -25,7 +25,7 @@ STAGE_CHILD_FLAG = "--_stage-child"
 PIPELINE_STAGES = (
     ("convert", "syncnet.pipeline.stage", "convert_input"),
     ("load_detector", "detectors", "S3FD"),
-    ("detect", "syncnet.pipeline.detection", "detect_faces_in_frames"),
+    ("detect", "syncnet.pipeline.stage", "detect_faces_in_frames"),
     ("scenes", "syncnet.pipeline.stage", "detect_scenes"),
     ("track", "syncnet.pipeline.stage", "track_faces"),
     ("crop", "syncnet.pipeline.stage", "crop_track"),
