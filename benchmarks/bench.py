@@ -19,32 +19,29 @@ when that is higher. benchmarks/NOTES.md says what each number means.
 Importing this module runs nothing.
 """
 import argparse
-import functools
 import json
 import os
 import platform
-import re
-import statistics
-import subprocess
 import sys
-import threading
 import time
-import wave
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FRAME_RATE = 25
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_demo import run_demo  # noqa: E402
+from benchmarks.bench_pipeline import detection_input_size, run_pipeline_workload, video_size  # noqa: E402
+from benchmarks.bench_startup import startup_table  # noqa: E402
+from benchmarks.harness import (LOOP_REPEATS, REPO_ROOT, BenchError, build_720p_clip, build_loop,  # noqa: E402
+                                cell_text, child_env, ensure_repo_on_path, find_example, loadavg, measure_conv,
+                                measure_matmul, s3fd_frame_flops, stand_in_weights, syncnet_window_flops, table_row)
+
 WORKLOADS = ("demo", "loop", "pipeline", "long")
 # "long", the 10-minute memory spot check, runs only when asked for.
 DEFAULT_WORKLOADS = ("demo", "loop", "pipeline")
-STAGE_CHILD_FLAG = "--_stage-child"
 
 # Full-size and --quick inputs.
-FULL = {"loop_repeats": 10, "pipeline_seconds": 30, "long_repeats": 48}  # 48 x 12.7 s: 10.1 min
+FULL = {"loop_repeats": LOOP_REPEATS, "pipeline_seconds": 30, "long_repeats": 48}  # 48 x 12.7 s: 10.1 min
 QUICK = {"loop_repeats": 2, "pipeline_seconds": 4, "long_repeats": 3}
-
-# The 720p clip: example.avi's 224x224 face scaled to 448 and centred on a 1280x720 canvas.
-CLIP_FILTER = "scale=448:448,pad=1280:720:(ow-iw)/2:(oh-ih)/2"
 
 # Targets from the issue: reported, never asserted.
 TARGETS = {
@@ -60,425 +57,6 @@ REFERENCE = {
     "long": "not run: its memory grows with length (6.9 GB at 127 s); a 10-minute video does not fit in 24 GB",
     "pipeline": "388 s",
 }
-
-# Stages of run_pipeline timed by --stages: (stage, module, attribute). Each attribute is looked
-# up by run_pipeline at call time, so wrapping it there times the real run's own calls.
-PIPELINE_STAGES = (
-    ("convert", "syncnet.pipeline.stage", "convert_input"),
-    ("load_detector", "syncnet.detection", "load_detector"),
-    ("detect", "syncnet.pipeline.detection", "detect_faces_in_frames"),
-    ("scenes", "syncnet.pipeline.stage", "detect_scenes"),
-    ("track", "syncnet.pipeline.stage", "track_faces"),
-    ("crop", "syncnet.pipeline.stage", "crop_track"),
-)
-
-
-class BenchError(Exception):
-    """A problem with the benchmark's own inputs or options, reported as one line."""
-
-
-# --------------------------------------------------------------------------------------------
-# Paths and inputs
-
-
-def _ensure_repo_on_path():
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-
-
-def shared_dir():
-    configured = os.environ.get("SYNCNET_SHARED")
-    return Path(configured) if configured else REPO_ROOT.parent / "shared"
-
-
-def find_example(explicit=None):
-    candidates = [Path(explicit)] if explicit else [shared_dir() / "data" / "example.avi",
-                                                    REPO_ROOT / "data" / "example.avi"]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    raise BenchError("example.avi not found (looked in %s): set SYNCNET_SHARED to the shared "
-                     "folder or run `bash download_model.sh`" % ", ".join(map(str, candidates)))
-
-
-def _fresh(target, *sources):
-    """True when target exists, is not empty and is newer than every source."""
-    if not target.is_file() or target.stat().st_size == 0:
-        return False
-    return all(target.stat().st_mtime >= Path(s).stat().st_mtime for s in sources)
-
-
-def _build(target, make, *sources):
-    """Build target through a temporary file unless a fresh copy is cached; returns target."""
-    if _fresh(target, *sources):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.stem + ".partial" + target.suffix)
-    try:
-        make(temporary)
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return target
-
-
-def _ffmpeg(args, what):
-    _ensure_repo_on_path()
-    from syncnet.io.media import run_ffmpeg
-
-    run_ffmpeg([str(a) for a in args], what)
-
-
-def build_loop(example, repeats, inputs_dir):
-    """example.avi played `repeats` times, stream-copied (no re-encode)."""
-    target = inputs_dir / ("example_loop%d.avi" % repeats)
-    return _build(target, lambda out: _ffmpeg(
-        ["-stream_loop", repeats - 1, "-i", example, "-c", "copy", out],
-        "loop %s %d times" % (example, repeats)), example)
-
-
-def build_720p_clip(example, seconds, inputs_dir):
-    """example.avi scaled to 448, padded to 1280x720 and looped to `seconds`, with its audio."""
-    target = inputs_dir / ("example_720p_%ds.avi" % seconds)
-    return _build(target, lambda out: _ffmpeg(
-        ["-stream_loop", "-1", "-i", example, "-t", seconds, "-vf", CLIP_FILTER,
-         "-c:v", "mpeg4", "-q:v", "2", "-c:a", "pcm_s16le", out],
-        "build a %d s 720p clip from %s" % (seconds, example)), example)
-
-
-def stand_in_weights(kind, weights_dir):
-    """Deterministic stand-in weights from the shared make_weights.py (same shapes, same FLOPs)."""
-    maker = shared_dir() / "fixtures" / "make_weights.py"
-    if not maker.is_file():
-        raise BenchError("%s not found: set SYNCNET_SHARED to the shared folder, or pass "
-                         "--syncnet_model and --s3fd_model" % maker)
-    name = {"syncnet": "syncnet_standin.model", "s3fd": "sfd_face_standin.pth"}[kind]
-
-    def make(out):
-        result = subprocess.run([sys.executable, str(maker), kind, str(out)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if result.returncode != 0:
-            raise BenchError("make_weights.py %s failed: %s"
-                             % (kind, result.stderr.decode("utf-8", "replace").strip()[-500:]))
-
-    return _build(weights_dir / name, make, maker)
-
-
-def video_size(path):
-    """(width, height) of a video's frames."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    finally:
-        capture.release()
-    if width <= 0 or height <= 0:
-        raise BenchError("cannot read the frame size of %s" % path)
-    return width, height
-
-
-def detection_input_size(width, height, scale):
-    """(width, height) that S3FD sees: the frame resized exactly as the detector resizes it."""
-    import cv2
-    import numpy as np
-
-    resized = cv2.resize(np.zeros((height, width, 3), np.uint8), dsize=(0, 0), fx=scale, fy=scale,
-                         interpolation=cv2.INTER_LINEAR)
-    return resized.shape[1], resized.shape[0]
-
-
-# --------------------------------------------------------------------------------------------
-# The floor: FLOPs per unit of work and the machine's matmul rate
-
-
-def _count_flops(build_model, make_input, call):
-    """FLOPs of call(model, input) with torch's FlopCounterMode, on the meta device when it can
-    (shapes only: instant and load-free), else on the CPU with zeros."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    for device in ("meta", "cpu"):
-        try:
-            with torch.device(device):
-                model = build_model().eval()
-            counter = FlopCounterMode(display=False)
-            with torch.inference_mode(), counter:
-                call(model, make_input(device))
-            return int(counter.get_total_flops())
-        except Exception:  # an op without a meta kernel: count on real (zero) tensors instead
-            if device == "cpu":
-                raise
-    raise AssertionError("unreachable")
-
-
-def syncnet_window_flops():
-    """FLOPs of one SyncNet window: forward_lip on 1x3x5x224x224 and forward_aud on 1x1x13x20."""
-    import torch
-
-    _ensure_repo_on_path()
-    from syncnet.models.network import S
-
-    lip = _count_flops(S, lambda d: torch.zeros(1, 3, 5, 224, 224, device=d),
-                       lambda m, x: m.forward_lip(x))
-    audio = _count_flops(S, lambda d: torch.zeros(1, 1, 13, 20, device=d),
-                         lambda m, x: m.forward_aud(x))
-    return {"lip": lip, "audio": audio, "window": lip + audio}
-
-
-def s3fd_frame_flops(width, height):
-    """FLOPs of one S3FD forward on a width x height input."""
-    import torch
-
-    _ensure_repo_on_path()
-    from syncnet.detection.s3fd.nets import S3FDNet
-
-    return _count_flops(S3FDNet, lambda d: torch.zeros(1, 3, height, width, device=d),
-                        lambda m, x: m(x))
-
-
-def _rate(operation, flop, device, warmup, reps):
-    """GFLOP/s of `operation()` on `device`: `warmup` untimed calls, then the median and the best
-    of `reps` timed ones (synchronised on CUDA), with the load average when it was measured."""
-    import torch
-
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    with torch.inference_mode():
-        for _ in range(warmup):
-            operation()
-        sync()
-        times = []
-        for _ in range(reps):
-            started = time.perf_counter()
-            operation()
-            sync()
-            times.append(time.perf_counter() - started)
-    return {"reps": reps, "gflops": flop / statistics.median(times) / 1e9,
-            "best_gflops": flop / min(times) / 1e9, "at": time.time(), "loadavg": _loadavg()}
-
-
-def measure_matmul(device, size=None, warmup=3, reps=10):
-    """fp32 torch.mm GFLOP/s on `device` with the current thread count: median and best of reps."""
-    import torch
-
-    device = torch.device(device)
-    size = size or (8192 if device.type == "cuda" else 2048)
-    generator = torch.Generator().manual_seed(0)
-    a = torch.rand(size, size, generator=generator).to(device)
-    b = torch.rand(size, size, generator=generator).to(device)
-    c = torch.empty(size, size, device=device)
-    return {"size": size, **_rate(lambda: torch.mm(a, b, out=c), 2.0 * size ** 3, device, warmup, reps)}
-
-
-def measure_conv(device, warmup=3, reps=10):
-    """fp32 GFLOP/s of a 3x3, 256-to-256-channel convolution at 56x56 (channels-last, inference):
-    the dense rate oneDNN/cuDNN reach on layers like these networks' own. On some CPUs it is well
-    above the matmul rate (MKL's sgemm runs its AVX2 code on AMD processors, oneDNN uses AVX-512)."""
-    import torch
-
-    device = torch.device(device)
-    batch = 64 if device.type == "cuda" else 8
-    generator = torch.Generator().manual_seed(0)
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device).to(memory_format=torch.channels_last)
-    x = torch.rand(batch, 256, 56, 56, generator=generator).to(device).to(memory_format=torch.channels_last)
-    flop = 2.0 * batch * 256 * 256 * 9 * 56 * 56
-    return {"shape": [batch, 256, 56, 56], **_rate(lambda: conv(x), flop, device, warmup, reps)}
-
-
-def _loadavg():
-    try:
-        return list(os.getloadavg())
-    except OSError:
-        return None
-
-
-# --------------------------------------------------------------------------------------------
-# Running one workload in a child process
-
-
-class _PeakPoller(threading.Thread):
-    """Polls a live process's own VmHWM (peak RSS, grandchildren excluded) from /proc."""
-
-    def __init__(self, pid, interval=0.05):
-        super().__init__(daemon=True)
-        self.path = "/proc/%d/status" % pid
-        self.interval = interval
-        self.peak_kb = None
-        self._stop_event = threading.Event()
-
-    def run(self):
-        while True:
-            self.sample()
-            if self._stop_event.wait(self.interval):
-                return
-
-    def sample(self):
-        try:
-            with open(self.path) as handle:
-                for line in handle:
-                    if line.startswith("VmHWM:"):
-                        kb = int(line.split()[1])
-                        self.peak_kb = kb if self.peak_kb is None else max(self.peak_kb, kb)
-                        return
-        except (OSError, ValueError, IndexError):
-            pass
-
-    def stop(self):
-        self._stop_event.set()
-        self.join()
-
-
-def run_child(command, log_stem, env):
-    """Run `command` from the repository root with stdout/stderr in log files.
-
-    Returns rc, wall_s (perf_counter around the child), peak_rss_mb (the child's own peak,
-    polled from /proc until it exits, without reaping it), tree_maxrss_mb (wait4's ru_maxrss:
-    the max over the child and the processes it waited for, i.e. its ffmpeg runs) and cpu_s
-    (user + system of the child and its waited-for children).
-    """
-    log_stem.parent.mkdir(parents=True, exist_ok=True)
-    stdout_path = log_stem.with_suffix(".stdout")
-    stderr_path = log_stem.with_suffix(".stderr")
-    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen([str(c) for c in command], cwd=str(REPO_ROOT), env=env,
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        poller = _PeakPoller(process.pid)
-        poller.start()
-        try:
-            # Wait for the exit without reaping, so that /proc/PID is still the child's while
-            # the poller takes its last sample.
-            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
-            wall = time.perf_counter() - started
-            poller.stop()
-            poller.sample()
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-        except BaseException:
-            poller.stop()
-            if process.returncode is None and process.poll() is None:
-                process.terminate()
-                process.wait()
-            raise
-    own = poller.peak_kb / 1024 if poller.peak_kb is not None else None
-    tree = usage.ru_maxrss / 1024  # kB on Linux
-    return {
-        "command": [str(c) for c in command],
-        "rc": process.returncode,
-        "wall_s": wall,
-        "peak_rss_mb": own if own is not None else tree,
-        "peak_rss_source": "VmHWM" if own is not None else "wait4",
-        "tree_maxrss_mb": tree,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "stdout": str(stdout_path),
-        "stderr": str(stderr_path),
-    }
-
-
-def _tail(path, lines=3):
-    try:
-        text = Path(path).read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
-
-
-def _child_env(threads):
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = str(threads)
-    env["MKL_NUM_THREADS"] = str(threads)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _count_jpgs(folder):
-    try:
-        return sum(1 for name in os.listdir(folder) if name.endswith(".jpg"))
-    except OSError:
-        return 0
-
-
-def _wav_samples(path):
-    with wave.open(str(path), "rb") as handle:
-        return handle.getnframes()
-
-
-def _parse_demo_output(path):
-    text = Path(path).read_text(errors="replace")
-    found = {}
-    for key, pattern, kind in (("offset", r"AV offset:\s*(-?\d+)", int),
-                               ("min_dist", r"Min dist:\s*(-?[\d.]+)", float),
-                               ("confidence", r"Confidence:\s*(-?[\d.]+)", float),
-                               ("compute_s", r"Compute time ([\d.]+) sec", float)):
-        match = re.search(pattern, text)
-        if match:
-            found[key] = kind(match.group(1))
-    return found
-
-
-# --------------------------------------------------------------------------------------------
-# Workloads
-
-
-def run_demo(name, video, cfg):
-    """demo_syncnet.py on `video`; units are the scored windows."""
-    _ensure_repo_on_path()
-    from syncnet.scoring.distances import window_count
-
-    tmp_dir = cfg["work"] / "run" / "pytmp"
-    command = [sys.executable, REPO_ROOT / "demo_syncnet.py", "--initial_model", cfg["syncnet_model"],
-               "--videofile", video, "--tmp_dir", tmp_dir, "--reference", name,
-               "--device", cfg["device"], "--quiet"]
-    run = run_child(command, cfg["work"] / "logs" / name, cfg["env"])
-    result = {"workload": name, "script": "demo_syncnet.py", "input": str(video), **run}
-    if run["rc"] != 0:
-        result["error"] = _tail(run["stderr"]) or "exit status %d" % run["rc"]
-        return result
-    frames_dir = tmp_dir / name
-    frames = _count_jpgs(frames_dir)
-    samples = _wav_samples(frames_dir / "audio.wav")
-    windows = window_count(frames, samples)
-    gflop = cfg["flops"]["syncnet"]["window"] / 1e9
-    result.update(_parse_demo_output(run["stdout"]))
-    result.update({
-        "frames": frames, "audio_samples": samples, "units": windows, "unit": "windows",
-        "media_s": frames / FRAME_RATE,
-        "gflop_per_unit": gflop,
-    })
-    return result
-
-
-def run_pipeline_workload(clip, cfg):
-    """run_pipeline.py on the 720p clip; units are the extracted frames (pyframes)."""
-    name = "pipeline"
-    data_dir = cfg["work"] / "run" / "pipeline"
-    reference = "bench"
-    args = ["--videofile", clip, "--data_dir", data_dir, "--reference", reference,
-            "--s3fd_model", cfg["s3fd_model"], "--device", cfg["device"], "--quiet"]
-    stages_path = cfg["work"] / "logs" / (name + ".stages.json")
-    if cfg["stages"]:
-        if stages_path.exists():
-            stages_path.unlink()
-        command = [sys.executable, Path(__file__).resolve(), STAGE_CHILD_FLAG, stages_path, *args]
-    else:
-        command = [sys.executable, REPO_ROOT / "run_pipeline.py", *args]
-    run = run_child(command, cfg["work"] / "logs" / name, cfg["env"])
-    result = {"workload": name, "script": "run_pipeline.py", "input": str(clip), **run}
-    if run["rc"] != 0:
-        result["error"] = _tail(run["stderr"]) or "exit status %d" % run["rc"]
-        return result
-    frames = _count_jpgs(data_dir / "pyframes" / reference)
-    crops = len([f for f in os.listdir(data_dir / "pycrop" / reference) if f.endswith(".avi")])
-    result.update({
-        "frames": frames, "units": frames, "unit": "frames", "media_s": frames / FRAME_RATE,
-        "tracks": crops, "gflop_per_unit": cfg["flops"]["s3fd_frame"] / 1e9,
-        "detection_input": list(cfg["flops"]["s3fd_input"]),
-    })
-    if cfg["stages"]:
-        result["stages"] = json.loads(stages_path.read_text())
-    return result
 
 
 def add_floor(result, gflops, conv_gflops):
@@ -524,72 +102,7 @@ def add_floor(result, gflops, conv_gflops):
 
 
 # --------------------------------------------------------------------------------------------
-# The --stages child: run_pipeline.main with its library steps timed
-
-
-def _stage_child(argv):
-    """bench.py --_stage-child OUT.json RUN_PIPELINE_ARGS...: run_pipeline.main(args) with each
-    step of PIPELINE_STAGES timed; writes the timings to OUT.json and exits with main's status."""
-    import importlib
-
-    started = time.perf_counter()
-    out_path, args = Path(argv[0]), argv[1:]
-    _ensure_repo_on_path()
-    totals = {}
-
-    def record(stage, seconds):
-        entry = totals.setdefault(stage, {"s": 0.0, "calls": 0})
-        entry["s"] += seconds
-        entry["calls"] += 1
-
-    def timed(stage, func):
-        @functools.wraps(func)
-        def wrapper(*a, **k):
-            begun = time.perf_counter()
-            try:
-                return func(*a, **k)
-            finally:
-                record(stage, time.perf_counter() - begun)
-        return wrapper
-
-    missing = []
-    for stage, module_name, attribute in PIPELINE_STAGES:
-        module = importlib.import_module(module_name)
-        if not hasattr(module, attribute):
-            missing.append("%s.%s" % (module_name, attribute))
-            continue
-        setattr(module, attribute, timed(stage, getattr(module, attribute)))
-    import run_pipeline
-
-    imported = time.perf_counter()
-    status = 0
-    try:
-        status = run_pipeline.main(args) or 0
-    except SystemExit as exit_:
-        status = exit_.code if isinstance(exit_.code, int) else 1
-    finished = time.perf_counter()
-    import resource
-
-    # A wrapped stage that never ran (crop when no track is kept) is listed with 0 calls.
-    report = {
-        "stages": {stage: totals.get(stage, {"s": 0.0, "calls": 0})
-                   for stage, module_name, attribute in PIPELINE_STAGES
-                   if "%s.%s" % (module_name, attribute) not in missing},
-        "missing": missing,
-        "import_s": imported - started,
-        "main_s": finished - imported,
-        "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-    out_path.write_text(json.dumps(report, indent=2))
-    return status
-
-
-# --------------------------------------------------------------------------------------------
 # Output
-
-
-def _fmt(value, spec, missing="-"):
-    return missing if value is None else format(value, spec)
 
 
 COLUMNS = (("workload", 16, "<"), ("wall s", 9, ">"), ("per-unit ms", 12, ">"), ("units", 15, ">"),
@@ -597,36 +110,33 @@ COLUMNS = (("workload", 16, "<"), ("wall s", 9, ">"), ("per-unit ms", 12, ">"), 
            ("share", 7, ">"), ("RTF", 7, ">"))
 
 
-def _row(cells):
-    return "  ".join(format(str(cell), align + str(width)) for cell, (_, width, align) in zip(cells, COLUMNS))
-
-
 def format_table(result, cuda):
     name = result["workload"]
     media = " (%.1f s)" % result["media_s"] if "media_s" in result else ""
     lines = ["== %s: %s on %s%s ==" % (name, result["script"], Path(result["input"]).name, media),
-             _row([c[0] for c in COLUMNS])]
+             table_row([c[0] for c in COLUMNS], COLUMNS)]
     if "error" in result:
-        lines.append(_row([name, _fmt(result["wall_s"], ".2f"), "-", "-",
-                           _fmt(result["peak_rss_mb"], ".0f"), "-", "-", "-", "-", "-"]))
+        lines.append(table_row([name, cell_text(result["wall_s"], ".2f"), "-", "-",
+                                cell_text(result["peak_rss_mb"], ".0f"), "-", "-", "-", "-", "-"], COLUMNS))
         lines.append("FAILED (exit %s): %s" % (result["rc"], result["error"]))
         return "\n".join(lines)
-    rtf = _fmt(result["rtf"], ".2f") if cuda else "-"
-    lines.append(_row([name, _fmt(result["wall_s"], ".2f"), _fmt(result["per_unit_ms"], ".1f"),
-                       "%d %s" % (result["units"], result["unit"]), _fmt(result["peak_rss_mb"], ".0f"),
-                       _fmt(result["floor_s"], ".2f"), _fmt(result["ratio"], ".2f") + "x",
-                       _fmt(result["tight_ratio"], ".2f") + "x", "100%", rtf]))
+    rtf = cell_text(result["rtf"], ".2f") if cuda else "-"
+    lines.append(table_row([name, cell_text(result["wall_s"], ".2f"), cell_text(result["per_unit_ms"], ".1f"),
+                            "%d %s" % (result["units"], result["unit"]), cell_text(result["peak_rss_mb"], ".0f"),
+                            cell_text(result["floor_s"], ".2f"), cell_text(result["ratio"], ".2f") + "x",
+                            cell_text(result["tight_ratio"], ".2f") + "x", "100%", rtf], COLUMNS))
     for row in result.get("stage_rows", []):
-        ratio = _fmt(row.get("ratio"), ".2f") + "x" if row.get("ratio") is not None else "-"
-        tight_ratio = _fmt(row.get("tight_ratio"), ".2f") + "x" if row.get("tight_ratio") is not None else "-"
+        ratio = cell_text(row.get("ratio"), ".2f") + "x" if row.get("ratio") is not None else "-"
+        tight_ratio = cell_text(row.get("tight_ratio"), ".2f") + "x" if row.get("tight_ratio") is not None else "-"
         units = "-"
         if row["stage"] == "detect":
             units = "%d %s" % (result["units"], result["unit"])
         elif row["calls"] is not None and row["stage"] != "load_detector":
             units = "%d call%s" % (row["calls"], "" if row["calls"] == 1 else "s")
-        lines.append(_row(["  " + row["stage"], _fmt(row["s"], ".2f"), _fmt(row.get("per_unit_ms"), ".1f"),
-                           units, "-", _fmt(row.get("floor_s"), ".2f"), ratio, tight_ratio,
-                           "%.1f%%" % (100 * row["share"]), "-"]))
+        lines.append(table_row(["  " + row["stage"], cell_text(row["s"], ".2f"),
+                                cell_text(row.get("per_unit_ms"), ".1f"), units, "-",
+                                cell_text(row.get("floor_s"), ".2f"), ratio, tight_ratio,
+                                "%.1f%%" % (100 * row["share"]), "-"], COLUMNS))
     if "tracks" in result:
         lines.append("face tracks kept: %d%s" % (result["tracks"], "" if result["tracks"] else
                      " (no face passed the detector's threshold: track and crop had nothing to do)"))
@@ -663,73 +173,6 @@ def describe_target(result):
     return text + "detection %.2fx %s, rest %.1f%% %s" % (
         result["detect_ratio"], _verdict(result["detect_ratio"] <= target["detect_ratio"]),
         100 * result["other_share"], _verdict(result["other_share"] < target["other_share"]))
-
-
-# --------------------------------------------------------------------------------------------
-# Start-up: --help and import syncnet
-
-HEAVY_MODULES = ("torch", "ray", "cv2", "pyarrow", "boto3", "scipy", "matplotlib")
-STARTUP_CHILD = """
-import json, sys, time
-start = time.perf_counter()
-if {module!r} == "syncnet":
-    import syncnet
-else:
-    sys.argv = [{name!r}, "--help"]
-    import importlib, io, contextlib
-    main = getattr(importlib.import_module({module!r}), {function!r})
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main()
-        except SystemExit:
-            pass
-print(json.dumps([time.perf_counter() - start, [m for m in {heavy!r} if m in sys.modules]]))
-"""
-
-
-def console_commands():
-    """(command, module, function) of every console command in pyproject.toml."""
-    import tomllib
-
-    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    return [(name, *target.split(":")) for name, target in scripts.items()]
-
-
-def time_startup(repeats):
-    """Rows of (what, median wall s of the whole child process, median in-process s, median CPU s
-    of the child (user + system: what an idle machine's wall time would be, near enough),
-    heavy modules)."""
-    import resource
-
-    probes = [("import syncnet", "syncnet", None)] + \
-        [(f"{name} --help", module, function) for name, module, function in console_commands()]
-    rows = []
-    for what, module, function in probes:
-        code = STARTUP_CHILD.format(module=module, name=what.split()[0], function=function, heavy=HEAVY_MODULES)
-        walls, inside, cpu, heavy = [], [], [], set()
-        for _ in range(repeats):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
-                                  check=True)
-            walls.append(time.perf_counter() - start)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            seconds, imported = json.loads(done.stdout.strip().splitlines()[-1])
-            inside.append(seconds)
-            heavy.update(imported)
-        rows.append((what, statistics.median(walls), statistics.median(inside), statistics.median(cpu),
-                     sorted(heavy)))
-    return rows
-
-
-def startup_table(repeats):
-    lines = ["Start-up (%s, %d CPU(s), load %s; median of %d fresh interpreters; target < 1 s idle)"
-             % (platform.node(), os.cpu_count(), _loadavg(), repeats),
-             "%-26s %9s %12s %7s  %s" % ("command", "wall s", "in-process s", "CPU s", "heavy modules imported")]
-    for what, wall, inside, cpu, heavy in time_startup(repeats):
-        lines.append("%-26s %9.3f %12.3f %7.3f  %s" % (what, wall, inside, cpu, ", ".join(heavy) or "none"))
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,9 +217,6 @@ def _parse_workloads(text):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == STAGE_CHILD_FLAG:
-        return _stage_child(argv[1:])
     opt = build_parser().parse_args(argv)
     if opt.startup:
         print(startup_table(max(1, opt.repeats)))
@@ -790,7 +230,7 @@ def main(argv=None):
 
 def _bench(opt):
     workloads = _parse_workloads(opt.workloads)
-    _ensure_repo_on_path()
+    ensure_repo_on_path()
     import torch
 
     from syncnet.errors import SyncNetError
@@ -840,7 +280,7 @@ def _bench(opt):
         flops.update({"s3fd_frame": s3fd_frame_flops(*det_size), "s3fd_input": det_size,
                       "pipeline_frame_size": frame_size, "facedet_scale": facedet_scale})
 
-    cfg = {"work": work, "device": device, "env": _child_env(threads), "flops": flops, "sizes": sizes,
+    cfg = {"work": work, "device": device, "env": child_env(threads), "flops": flops, "sizes": sizes,
            "syncnet_model": syncnet_model, "s3fd_model": s3fd_model, "stages": opt.stages}
     header = [
         "SyncNet benchmark%s: %s, %s, torch %s, device %s, %d thread(s), %d CPU(s)"
@@ -875,7 +315,7 @@ def _bench(opt):
         # The floor uses the rates measured just before and just after this workload.
         result = add_floor(result, (matmul[-2]["gflops"] + matmul[-1]["gflops"]) / 2,
                            (conv[-2]["gflops"] + conv[-1]["gflops"]) / 2)
-        result["loadavg_after"] = _loadavg()
+        result["loadavg_after"] = loadavg()
         results[name] = result
         print(format_table(result, cuda), flush=True)
 

@@ -24,36 +24,24 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.harness import REPO_ROOT, ffmpeg, shared_dir, stand_in_weights  # noqa: E402
+
 FACES = ["--facedet_conf", "0.5", "--min_face_size", "10", "--min_track", "25"]
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 RUNS = (("local", 1), ("local", 2), ("ray", 1), ("ray", 2))
 SIZING_CLIPS, SIZING_SECONDS = 100_000, 10.0
 
 
-def shared_dir():
-    return Path(os.environ.get("SYNCNET_SHARED") or REPO_ROOT.parent / "shared")
-
-
 def make_clips(folder, count, seconds):
-    sys.path.insert(0, str(REPO_ROOT))
-    from syncnet.io.media import run_ffmpeg
-
     still = shared_dir() / "fixtures" / "frames" / "twoface_200.png"
     first = folder / "clip000.mkv"
-    run_ffmpeg(["-loop", "1", "-framerate", "25", "-t", str(seconds), "-i", str(still), "-f", "lavfi", "-i",
-                f"anoisesrc=duration={seconds}:color=pink:sample_rate=16000:amplitude=0.3", "-c:v", "mpeg4",
-                "-q:v", "2", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(first)], "make the benchmark clip")
+    ffmpeg(["-loop", "1", "-framerate", "25", "-t", seconds, "-i", still, "-f", "lavfi", "-i",
+            f"anoisesrc=duration={seconds}:color=pink:sample_rate=16000:amplitude=0.3", "-c:v", "mpeg4",
+            "-q:v", "2", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", first], "make the benchmark clip")
     for index in range(1, count):
         os.link(first, folder / f"clip{index:03d}.mkv")
-
-
-def stand_in(kind, folder):
-    target = folder / ("syncnet_standin.model" if kind == "syncnet" else "sfd_face_standin.pth")
-    if not target.exists():
-        subprocess.run([sys.executable, str(shared_dir() / "fixtures" / "make_weights.py"), kind, str(target)],
-                       check=True)
-    return target
 
 
 def run(engine, workers, clips, work, models, device, num_gpus):
@@ -124,7 +112,7 @@ def main(argv=None):
     if not clips.is_dir():
         clips.mkdir(parents=True)
         make_clips(clips, opt.clips, opt.seconds)
-    models = (opt.syncnet_model or stand_in("syncnet", work), opt.s3fd_model or stand_in("s3fd", work))
+    models = (opt.syncnet_model or stand_in_weights("syncnet", work), opt.s3fd_model or stand_in_weights("s3fd", work))
     results = []
     for engine, workers in RUNS:
         results.append(run(engine, workers, clips, work, models, opt.device, opt.ray_num_gpus))

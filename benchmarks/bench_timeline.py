@@ -4,7 +4,7 @@ without --timeline, and the timeline's own arithmetic on a table of that size.
 
     python benchmarks/bench_timeline.py [--work DIR] [--syncnet_model PATH] [--repeats N] [--device cpu]
 
-The demo runs are child processes (bench.py's run_child: wall time and peak memory), alternated
+The demo runs are child processes (the harness's run_child: wall time and peak memory), alternated
 so that a change in the machine's load hits both. The arithmetic is timed in this process on
 distances built so that every segment is reliable, the case where all three fits run.
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 
 def demo_command(cfg, video, name, timeline):
-    command = [sys.executable, bench.REPO_ROOT / "demo_syncnet.py", "--initial_model", cfg["syncnet_model"],
+    command = [sys.executable, harness.REPO_ROOT / "demo_syncnet.py", "--initial_model", cfg["syncnet_model"],
                "--videofile", video, "--tmp_dir", cfg["work"] / "run" / "pytmp", "--reference", name,
                "--device", cfg["device"], "--quiet"]
     return command + (["--timeline", cfg["work"] / "run" / "timeline.json"] if timeline else [])
@@ -56,20 +56,20 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     opt = parser.parse_args(argv)
-    work = Path(opt.work).resolve() if opt.work else bench.REPO_ROOT / "data" / "work" / "bench_timeline"
-    video = bench.build_loop(bench.find_example(), bench.FULL["loop_repeats"], work / "inputs")
-    weights = Path(opt.syncnet_model) if opt.syncnet_model else bench.stand_in_weights("syncnet", work / "weights")
-    cfg = {"work": work, "syncnet_model": weights, "device": opt.device, "env": bench._child_env(opt.threads)}
+    work = Path(opt.work).resolve() if opt.work else harness.REPO_ROOT / "data" / "work" / "bench_timeline"
+    video = harness.build_loop(harness.find_example(), harness.LOOP_REPEATS, work / "inputs")
+    weights = Path(opt.syncnet_model) if opt.syncnet_model else harness.stand_in_weights("syncnet", work / "weights")
+    cfg = {"work": work, "syncnet_model": weights, "device": opt.device, "env": harness.child_env(opt.threads)}
     walls = {False: [], True: []}
     for index in range(opt.repeats):
         for timeline in (False, True) if index % 2 == 0 else (True, False):
             name = "timeline" if timeline else "plain"
-            run = bench.run_child(demo_command(cfg, video, name, timeline), work / "logs" / f"{name}{index}",
+            run = harness.run_child(demo_command(cfg, video, name, timeline), work / "logs" / f"{name}{index}",
                                   cfg["env"])
             if run["rc"] != 0:
-                raise SystemExit(f"demo ({name}) failed: {bench._tail(run['stderr'])}")
+                raise SystemExit(f"demo ({name}) failed: {harness.log_tail(run['stderr'])}")
             walls[timeline].append(run["wall_s"])
-    arithmetic, timeline = time_arithmetic(int(bench.FULL["loop_repeats"] * 12.7 * bench.FRAME_RATE) - 5)
+    arithmetic, timeline = time_arithmetic(int(harness.LOOP_REPEATS * 12.7 * harness.FRAME_RATE) - 5)
     plain, with_timeline = statistics.median(walls[False]), statistics.median(walls[True])
     print(f"127 s clip ({video.name}), {opt.threads} threads, {opt.device}, {opt.repeats} run(s) each:")
     print(f"| run | wall (s) |\n|---|---|\n| demo | {plain:.1f} |\n| demo --timeline | {with_timeline:.1f} |")

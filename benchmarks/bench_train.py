@@ -9,7 +9,7 @@ Printed:
 - samples/s of forward + backward + Adam step (both streams, 1 positive and --negatives audio
   windows per lip window) at each batch size, in a child process each (peak RSS is the child's);
   against the floor: 3x the forward FLOPs per sample (forward, and a backward of about twice the
-  forward) at the best of bench.py's fp32 matmul and convolution rates. Batches are random
+  forward) at the best of the harness's fp32 matmul and convolution rates. Batches are random
   tensors: this is the network's cost, not the data loading's.
 - with --converge: a from-scratch run on the synthetic world (docs/training.md's recipe) and
   the step and wall time at which validation first finds 90% of offsets within one frame;
@@ -27,10 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench import _loadavg, measure_conv, measure_matmul, run_child, syncnet_window_flops  # noqa: E402
+from benchmarks.harness import loadavg, measure_conv, measure_matmul, run_child, syncnet_window_flops  # noqa: E402
 
 STEP_CHILD_FLAG = "--_step-child"
 RECIPE = {"max_steps": 60, "batch_size": 16, "lr": 5e-4, "max_negative_shift": 15, "val_items": 6, "val_every": 10}
@@ -40,7 +39,9 @@ def _step_child(batch, steps, negatives):
     """Time `steps` training steps at `batch` (after one untimed); print JSON."""
     import torch
 
-    from syncnet.train.loop import PairNetwork, contrastive_loss, load_model
+    from syncnet.train.checkpoints import load_model
+    from syncnet.train.losses import contrastive_loss
+    from syncnet.train.loop import PairNetwork
 
     torch.manual_seed(0)
     model = load_model(None).train()
@@ -59,7 +60,7 @@ def _step_child(batch, steps, negatives):
         if index:
             times.append(time.perf_counter() - started)
     step_s = sorted(times)[len(times) // 2]
-    print(json.dumps({"step_s": step_s, "samples_per_s": batch / step_s, "loadavg": _loadavg()}))
+    print(json.dumps({"step_s": step_s, "samples_per_s": batch / step_s, "loadavg": loadavg()}))
 
 
 def throughput(batches, steps, negatives, work):
@@ -83,7 +84,7 @@ def throughput(batches, steps, negatives, work):
 def synthetic_run(work, loss):
     """A from-scratch run on the synthetic world (docs/training.md's recipe); its folder."""
     from syncnet.synthetic import make_face_clip
-    from syncnet.train.loop import train
+    from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
 
     root = Path(work) / "synthetic"

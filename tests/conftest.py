@@ -138,7 +138,8 @@ def trained_syncnet(tmp_path_factory):
     """syncnet_trained.model of a SyncNet trained from scratch, once per pytest run, by the
     library call behind syncnet-train, on synthetic clips (a few minutes of CPU). Its run folder
     (train.json, metrics.csv, curves.png) is the file's parent."""
-    from syncnet.train.loop import MODEL_FILE, train
+    from syncnet.train.checkpoints import MODEL_FILE
+    from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
 
     if os.environ.get("SYNCNET_TEST_TRAINED_MODEL"):  # the inner loop: a model this fixture made before

@@ -16,9 +16,12 @@ import re
 import pytest
 
 from syncnet.batch import driver as batch
+from syncnet.batch.state import STATE_FILE, append_state, read_state, video_key
+from syncnet.batch.tables import TRACK_FIELDS
 from syncnet.cli import batch as batch_command
 from syncnet.errors import InputError
 from syncnet.io.fileio import load_pickle
+from syncnet.io.inputs import collect_videos
 from syncnet.io.layout import reference_for
 from syncnet.io.media import run_ffmpeg
 from tests.helpers import reference_summary, run_script
@@ -133,7 +136,7 @@ def test_summary_rows(first_run, clips):
     assert (video["status"], video["n_tracks"]) == ("ok", "2")
     assert [(t["track"], t["start_frame"], t["end_frame"]) for t in tracks] == [("0", "0", "49"), ("1", "0", "49")]
     best = max(tracks, key=lambda t: float(t["confidence"]))
-    assert {k: video[k] for k in batch.TRACK_FIELDS} == {k: best[k] for k in batch.TRACK_FIELDS}
+    assert {k: video[k] for k in TRACK_FIELDS} == {k: best[k] for k in TRACK_FIELDS}
     # The timeline's column group: the offset in ms, and a verdict (twoface's 2 s tracks are
     # shorter than one segment, so theirs is unreliable with no fit).
     for track in tracks:
@@ -164,11 +167,11 @@ def test_default_keep_deletes_frames_and_tmp(first_run, clips):
 def test_second_run_skips_all(first_run, clips, faces, weights):
     data_dir, _ = first_run
     before = read_summary(data_dir)
-    state = (data_dir / batch.STATE_FILE).read_text()
+    state = (data_dir / STATE_FILE).read_text()
     out = run_batch(clips, data_dir, faces, weights)
     assert ("3 video(s): 0 run, 3 skipped as done before; 1 of 3 failed, in an earlier run "
             "(--retry_failed runs them again); summary in") in out, "the line agrees with the exit status 3"
-    assert (data_dir / batch.STATE_FILE).read_text() == state
+    assert (data_dir / STATE_FILE).read_text() == state
     assert read_summary(data_dir) == before
 
 
@@ -203,15 +206,15 @@ def test_inputs_folder_glob_and_list(tmp_path, monkeypatch):
     listing = tmp_path / "list.txt"
     listing.write_text("# videos\nsub/c.mov\n\nb.mp4\nmissing.mp4\n")
     monkeypatch.chdir(tmp_path)
-    assert batch.collect_videos([str(tmp_path)]) == [str(tmp_path / "a.avi"), str(tmp_path / "b.mp4")]
-    assert batch.collect_videos(["**/*.mov"]) == [str(tmp_path / "sub" / "c.mov")]
-    assert batch.collect_videos(["list.txt", "b.mp4", "a.avi"]) == [
+    assert collect_videos([str(tmp_path)]) == [str(tmp_path / "a.avi"), str(tmp_path / "b.mp4")]
+    assert collect_videos(["**/*.mov"]) == [str(tmp_path / "sub" / "c.mov")]
+    assert collect_videos(["list.txt", "b.mp4", "a.avi"]) == [
         str(tmp_path / "sub" / "c.mov"), str(tmp_path / "b.mp4"), str(tmp_path / "missing.mp4"),
         str(tmp_path / "a.avi")]
     with pytest.raises(InputError, match="nothing.mp4"):
-        batch.collect_videos(["nothing.mp4"])
+        collect_videos(["nothing.mp4"])
     with pytest.raises(InputError, match="no video found"):
-        batch.collect_videos(["*.webm"])
+        collect_videos(["*.webm"])
 
 
 def test_keep_and_state_helpers(tmp_path):
@@ -223,17 +226,17 @@ def test_keep_and_state_helpers(tmp_path):
 
     video = tmp_path / "v.mp4"
     video.write_bytes(b"1")
-    key = batch.video_key(str(video))
+    key = video_key(str(video))
     os.utime(video, ns=(1, key[2] + 10**9))
-    assert batch.video_key(str(video)) != key, "a changed file is run again"
-    assert batch.video_key(str(tmp_path / "gone.mp4")) == (str(tmp_path / "gone.mp4"), None, None)
+    assert video_key(str(video)) != key, "a changed file is run again"
+    assert video_key(str(tmp_path / "gone.mp4")) == (str(tmp_path / "gone.mp4"), None, None)
 
-    state = tmp_path / batch.STATE_FILE
+    state = tmp_path / STATE_FILE
     record = {"video": str(video), "size": 1, "mtime_ns": 5, "status": "ok"}
-    batch.append_state(state, record)
+    append_state(state, record)
     with open(state, "a") as handle:
         handle.write('{"video": "half a line')
-    assert batch.read_state(state) == {(str(video), 1, 5): record}
+    assert read_state(state) == {(str(video), 1, 5): record}
 
 
 def test_bad_options_stop_before_any_video(tmp_path, capsys, syncnet_weights):
@@ -268,7 +271,7 @@ def test_a_workers_lines_name_its_video(clips, weights, tmp_path, capsys):
     setup_logging("syncnet-batch")
     video = str(clips / "noface.mp4")
     config = batch.BatchConfig(data_dir=str(tmp_path / "work"), models=ModelOptions(*map(str, weights), device="cpu"))
-    record = process_video(config, batch.video_key(video))
+    record = process_video(config, video_key(video))
     logging.getLogger("syncnet.batch").info("outside any video")
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("syncnet-batch: ")]
     assert record["status"] == "ok" and len(lines) >= 4, lines  # started, converting, detecting, tracks, done

@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from syncnet.batch.driver import SUMMARY_FILES, write_tables
+from syncnet.batch.tables import SUMMARY_FILES, write_tables
 from syncnet.errors import InputError
 from syncnet.io import storage
 from syncnet.runtime import extras

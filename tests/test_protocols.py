@@ -2,24 +2,23 @@
 
 Expected numbers are literals worked out by hand from the inputs, not recomputed with the code.
 """
+import dataclasses
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncnet.eval import protocols
+from syncnet.batch.driver import BatchConfig
 from syncnet.errors import InputError
-from syncnet.eval.protocols import (
-    PROTOCOLS,
-    TrackScore,
-    VideoOutcome,
-    aggregate_video,
-    dataset_summary,
-    format_scores_txt,
-    get_protocol,
-    paired_difference,
-    summary_line,
-)
+from syncnet.eval import stats
+from syncnet.eval.evaluate import protocol_config
+from syncnet.eval.protocols import PROTOCOLS, TrackScore, VideoOutcome, aggregate_video, get_protocol
+from syncnet.eval.report import format_scores_txt, summary_line
+from syncnet.eval.stats import dataset_summary, paired_difference
+from syncnet.options import PipelineOptions
+from tests.helpers import REPO_ROOT
 
 
 def track(video, index, lse_d, lse_c, offset=0):
@@ -33,16 +32,51 @@ def scored(video, lse_d, lse_c, offset=0):
 
 # ----------------------------------------------------------------------------- registry
 
-def test_registry_names_and_overrides():
-    assert list(PROTOCOLS) == ["wav2lip", "wav2lip-lrs", "latentsync", "mocha"]
-    assert dict(PROTOCOLS["wav2lip"].pipeline_overrides) == {}
-    assert dict(PROTOCOLS["latentsync"].pipeline_overrides) == {"min_track": 50, "container": "mp4"}
-    assert dict(PROTOCOLS["mocha"].pipeline_overrides) == {"min_track": 50}
-    assert PROTOCOLS["wav2lip-lrs"].face_tracks is False
-    assert PROTOCOLS["wav2lip"].unit == "track"
-    assert {PROTOCOLS[n].unit for n in ("wav2lip-lrs", "latentsync", "mocha")} == {"video"}
-    assert PROTOCOLS["latentsync"].reports_lse_d is False
-    hash(PROTOCOLS["mocha"])  # frozen and hashable
+def test_the_protocols_are_the_ones_docs_eval_md_describes():
+    documented = re.findall(r"^\| `([a-z0-9-]+)` \|", (REPO_ROOT / "docs" / "eval.md").read_text(), re.M)
+    assert documented and sorted(PROTOCOLS) == sorted(documented)
+
+
+# What each published protocol's own script does before scoring (docs/eval.md's table):
+# (min_track, container, whole frames). wav2lip-lrs detects no face, so its tracks' options do not matter.
+PUBLISHED_PREPROCESSING = [("wav2lip", 100, "avi", False), ("latentsync", 50, "mp4", False), ("mocha", 50, "avi", False),
+                           ("wav2lip-lrs", None, None, True)]
+
+
+@pytest.mark.parametrize("name, min_track, container, whole_frames", PUBLISHED_PREPROCESSING)
+def test_each_protocol_prepares_the_videos_as_its_source_does(name, min_track, container, whole_frames, tmp_path):
+    config = protocol_config(name, BatchConfig(data_dir=str(tmp_path)))
+    assert config.whole_frames is whole_frames
+    if not whole_frames:
+        assert (config.pipeline.min_track, config.pipeline.container) == (min_track, container)
+
+
+def test_an_option_the_user_passed_wins_over_the_protocols():
+    config = BatchConfig(data_dir="out", pipeline=PipelineOptions(min_track=70))
+    assert protocol_config("latentsync", config, passed=("min_track",)).pipeline.min_track == 70
+    assert protocol_config("latentsync", config).pipeline.min_track == 50
+
+
+# One dataset under every face-track protocol: video a has two tracks (LSE-D 8, LSE-C 2 and
+# LSE-D 6, LSE-C 4), video b one (LSE-D 7, LSE-C 9). Worked by hand from docs/eval.md's rules:
+# wav2lip: the mean over the 3 tracks; latentsync: the mean of each video's mean confidence, no
+# LSE-D; mocha: the mean of each video's best confidence and lowest distance.
+@pytest.mark.parametrize("name, n, lse_d, lse_c", [("wav2lip", 3, 7.0, 5.0), ("latentsync", 2, None, 6.0),
+                                                   ("mocha", 2, 6.5, 6.5)])
+def test_one_dataset_gives_each_protocol_its_own_numbers(name, n, lse_d, lse_c):
+    tracks = {"a": [track("a", 0, 8.0, 2.0), track("a", 1, 6.0, 4.0)], "b": [track("b", 0, 7.0, 9.0)]}
+    outcomes = [aggregate_video(name, video, scores) for video, scores in tracks.items()]
+    summary = dataset_summary(name, outcomes, tracks["a"] + tracks["b"], n_boot=100)
+    assert summary["n"] == n
+    assert (summary["lse_d"]["mean"] if summary["lse_d"] else None) == lse_d
+    assert summary["lse_c"]["mean"] == lse_c
+
+
+def test_the_registry_cannot_be_changed_in_place():
+    with pytest.raises(TypeError):
+        PROTOCOLS["mine"] = PROTOCOLS["mocha"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PROTOCOLS["mocha"].unit = "track"
 
 
 def test_unknown_protocol_is_an_input_error_naming_the_choices():
@@ -216,7 +250,7 @@ def test_single_unit_has_no_std():
 
 
 def test_bootstrap_in_many_blocks(monkeypatch):
-    monkeypatch.setattr(protocols, "_BOOTSTRAP_BLOCK", 25)  # 2 resamples of 10 per block
+    monkeypatch.setattr(stats, "_BOOTSTRAP_BLOCK", 25)  # 2 resamples of 10 per block
     summary = dataset_summary("mocha", SPREAD, n_boot=1001)
     lo, hi = summary["lse_c"]["ci95"]
     assert 1.0 < lo < 5.5 < hi < 10.0

@@ -447,28 +447,29 @@ def test_sigterm_records_what_finished_and_removes_what_did_not(workers, batch_c
 
 
 def test_a_cut_state_line_does_not_eat_the_next_record(tmp_path):
-    from syncnet.batch import driver as batch
+    from syncnet.batch.state import STATE_FILE, append_state, read_state
 
-    state = tmp_path / batch.STATE_FILE
+    state = tmp_path / STATE_FILE
     first = {"video": "/v/a.mp4", "size": 1, "mtime_ns": 2, "status": "ok"}
-    batch.append_state(state, first)
+    append_state(state, first)
     with open(state, "a") as handle:
         handle.write('{"video": "/v/b.mp4", "si')  # a run killed while writing
     second = {"video": "/v/c.mp4", "size": 3, "mtime_ns": 4, "status": "failed"}
-    batch.append_state(state, second)
-    assert batch.read_state(state) == {("/v/a.mp4", 1, 2): first, ("/v/c.mp4", 3, 4): second}
+    append_state(state, second)
+    assert read_state(state) == {("/v/a.mp4", 1, 2): first, ("/v/c.mp4", 3, 4): second}
 
 
 def test_inputs_one_file_one_video_and_bad_lines_become_failed_rows(batch_clips, tmp_path, syncnet_weights,
                                                                     s3fd_weights, monkeypatch):
-    from syncnet.batch import driver as batch
+    from syncnet.batch.driver import EXIT_SOME_FAILED
+    from syncnet.io.inputs import collect_videos
 
     tree = tmp_path / "tree"
     tree.mkdir()
     os.link(batch_clips / "a.mp4", tree / "a.mp4")
     (tree / "loop").symlink_to(tree)  # a symlink loop: ** would find a.mp4 again at every depth
     monkeypatch.chdir(tmp_path)
-    assert batch.collect_videos([str(tree / "**" / "*.mp4")]) == [str(tree / "a.mp4")]
+    assert collect_videos([str(tree / "**" / "*.mp4")]) == [str(tree / "a.mp4")]
 
     listing = tmp_path / "list.txt"
     listing.write_bytes(b"tree/a.mp4  # the first clip\n"
@@ -476,12 +477,12 @@ def test_inputs_one_file_one_video_and_bad_lines_become_failed_rows(batch_clips,
                         b"caf\xe9.mp4\n"
                         b"# a comment line\n"
                         b"take#2.mp4\n")
-    videos = batch.collect_videos([str(listing)])
+    videos = collect_videos([str(listing)])
     assert videos == [str(tree / "a.mp4"), str(tmp_path / "bad\x00name.mp4"),
                       os.fsdecode(str(tmp_path / "caf").encode() + b"\xe9.mp4"), str(tmp_path / "take#2.mp4")]
     process = _batch([listing], tmp_path / "work", (syncnet_weights, s3fd_weights), "--workers", "1", cwd=tmp_path)
     _, stderr = process.communicate(timeout=600)
-    assert process.returncode == batch.EXIT_SOME_FAILED, stderr
+    assert process.returncode == EXIT_SOME_FAILED, stderr
     rows = [json.loads(line) for line in (tmp_path / "work" / "batch_state.jsonl").read_text().splitlines()]
     assert [row["status"] for row in rows] == ["ok", "failed", "failed", "failed"]
     assert "NUL byte" in rows[1]["error"] and "not found" in rows[2]["error"] and "take#2.mp4" in rows[3]["error"]

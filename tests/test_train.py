@@ -55,7 +55,7 @@ def test_positives_are_aligned_and_negatives_shifted_beyond_n_or_from_another_cl
 def test_the_loss_keeps_lip_features_away_from_the_scorers_zero_padding():
     """Past a clip's ends the scorer compares a lip feature with zero audio features: a lip
     feature at the origin costs the margin even beside its own audio, one beyond it nothing."""
-    from syncnet.train.loop import contrastive_loss
+    from syncnet.train.losses import contrastive_loss
 
     far = torch.full((4, 4), 100.0)  # two negatives a window, far beyond the margin: no cost
     at_origin = torch.zeros(2, 4)
@@ -170,7 +170,7 @@ def test_the_fixture_run_wrote_its_record_curves_and_an_official_format_model(tr
 def test_fine_tuning_from_the_stand_in_weights_keeps_batchnorm_and_writes_a_loadable_file(
         syncnet_weights, tmp_path):
     from SyncNetInstance import SyncNetInstance
-    from syncnet.train.loop import train
+    from syncnet.train.dispatch import train
 
     for index in range(3):
         make_face_clip(tmp_path / "clips" / f"c{index}.avi", seconds=2.0, seed=300 + index)

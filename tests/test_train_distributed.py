@@ -49,7 +49,8 @@ def _rank(rank, port, plan, results):
 
 
 def test_two_ranks_hold_identical_weights_after_a_step(tmp_path):
-    from syncnet.train.loop import load_model, plain_state_dict, prepare
+    from syncnet.train.checkpoints import load_model, plain_state_dict
+    from syncnet.train.loop import prepare
     from syncnet.train.options import TrainOptions
 
     for index in range(2):
@@ -81,7 +82,7 @@ FINE_TUNING = dict(max_steps=4, batch_size=8, lr=1e-5, val_items=6, val_every=4)
 
 def _fine_tuned_in_this_process(trained_syncnet, tmp_path):
     """(train folder, val folder, the one-process TrainResult) of FINE_TUNING on fresh clips."""
-    from syncnet.train.loop import train
+    from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
     from tests.conftest import make_synthetic_training_set
 
@@ -98,7 +99,7 @@ def test_ray_train_on_two_nodes_keeps_replicas_identical_and_matches_one_process
     runs find the same share of the held-out offsets."""
     import json
 
-    from syncnet.train.loop import train
+    from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
 
     ray_cluster, _, _ = cluster
@@ -122,7 +123,7 @@ def test_torchrun_two_processes_keep_replicas_identical_and_match_one_process(tr
     import subprocess
     import sys
 
-    from syncnet.train.loop import MODEL_FILE
+    from syncnet.train.checkpoints import MODEL_FILE
     from tests.helpers import REPO_ROOT
 
     train_dir, val_dir, alone = _fine_tuned_in_this_process(trained_syncnet, tmp_path)

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from syncnet.batch import curation, driver
+from syncnet.batch import curation, driver, tables
+from syncnet.batch.state import append_state, video_key
 from syncnet.cli import batch as batch_command
 from syncnet.cli import eval as eval_command
 from syncnet.errors import InputError
 from syncnet.io import fileio, storage
 from syncnet.options import BootstrapOptions, ModelOptions
+from syncnet.runtime.ray_cluster import RayOptions
 from tests.helpers import REPO_ROOT, assert_refused, make_clip, mounted_tmpfs
 
 VIDEO_COLUMNS = ["video", "status", "reason", "n_tracks", "lse_d", "lse_c", "offset"]
@@ -151,10 +153,10 @@ def test_every_json_writer_writes_null_for_nan_and_infinity(tmp_path):
     fileio.save_json(bad, tmp_path / "saved.json")
     assert strict_json((tmp_path / "saved.json").read_text()) == expected
     state = tmp_path / "batch_state.jsonl"
-    driver.append_state(state, dict(bad, video="v", size=1, mtime_ns=2))
+    append_state(state, dict(bad, video="v", size=1, mtime_ns=2))
     assert strict_json(state.read_text())["confidence"] is None
-    rows = [dict.fromkeys(driver.COLUMNS, None) | {"video": "v", "min_dist": float("nan"), "confidence": math.inf}]
-    summary = strict_json(driver.table_bytes(rows, driver.COLUMNS, "json").decode())
+    rows = [dict.fromkeys(tables.COLUMNS, None) | {"video": "v", "min_dist": float("nan"), "confidence": math.inf}]
+    summary = strict_json(tables.table_bytes(rows, tables.COLUMNS, "json").decode())
     assert (summary[0]["min_dist"], summary[0]["confidence"]) == (None, None)
 
 
@@ -213,7 +215,7 @@ def test_api_typed_fields_take_any_path_type_and_refuse_the_rest(tmp_path):
         str(tmp_path / "d"), str(tmp_path / "s"), str(tmp_path / "k"))
     assert config.in_place, "a data folder given as bytes is a local folder"
     with pytest.raises(InputError, match="--ray_num_cpus"):
-        driver.RayOptions(num_cpus=float("nan"))
+        RayOptions(num_cpus=float("nan"))
     with pytest.raises(InputError, match="--n_boot"):
         BootstrapOptions(n_boot=2.5)
 
@@ -269,7 +271,7 @@ def test_a_bucket_or_prefix_where_an_object_is_needed_is_one_line(uri, s3_server
                       lambda u: storage.download(u, tmp_path / "x")):
         with pytest.raises(InputError, match="names a bucket or a prefix, not an object"):
             operation(uri)
-    assert driver.video_key(uri) == (uri, None, None)  # a list file's line: recorded as failed
+    assert video_key(uri) == (uri, None, None)  # a list file's line: recorded as failed
 
 
 # ------------------------------------------------------------------ 3: curation reruns
@@ -285,7 +287,7 @@ def test_a_rerun_removes_the_clips_its_manifest_no_longer_keeps(tmp_path):
     earlier = [{"video": v, "decision": "kept", "output": str(out / name)}
                for v, name in (("a", "a-1.mkv"), ("b", "b-2.mp4"), ("c", "c-3.mkv"))]
     earlier.append({"video": "e", "decision": "kept", "output": str(elsewhere)})
-    (out / "manifest.csv").write_bytes(driver.table_bytes(
+    (out / "manifest.csv").write_bytes(tables.table_bytes(
         [dict.fromkeys(curation.MANIFEST_COLUMNS) | row for row in earlier], curation.MANIFEST_COLUMNS, "csv"))
     before = curation.kept_clips(str(out))
     assert before == {str(out / "a-1.mkv"), str(out / "b-2.mp4"), str(out / "c-3.mkv"), str(elsewhere)}

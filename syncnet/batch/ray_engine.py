@@ -21,21 +21,14 @@ import time
 
 from syncnet.io import storage
 from syncnet.batch.worker import failure_record, process_video, release_scratch, scorer_for, worker_scratch
-from syncnet.errors import InputError, SyncNetError, one_line
-from syncnet.models.paths import CODE_ROOT
-from syncnet.runtime import extras
+from syncnet.errors import SyncNetError, one_line
+from syncnet.runtime.ray_cluster import connect, import_ray
 
 log = logging.getLogger("syncnet.batch")
 
 # A worker that is not ready after this long means the cluster cannot place it (resources).
 READY_TIMEOUT = 300.0
 CLOSE_TIMEOUT = 30.0  # for the idle workers to delete their scratch folders at the end
-RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
-LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
-
-
-def _ray(module="ray"):
-    return extras.require("ray", "--engine ray", module)
 
 
 class VideoWorker:
@@ -60,7 +53,7 @@ class VideoWorker:
                                                                      os.path.basename(path)))
         self.config = dataclasses.replace(config, models=dataclasses.replace(models, **fetched))
         scorer_for(self.config.models).load(detector=not config.whole_frames)
-        self.node = _ray().get_runtime_context().get_node_id()
+        self.node = import_ray().get_runtime_context().get_node_id()
 
     def ready(self):
         return {"node": self.node, "pid": os.getpid()}
@@ -76,43 +69,11 @@ class VideoWorker:
         return record
 
 
-def _runtime_env():
-    """Workers import this package from where the driver has it, unless it is installed there."""
-    paths = [os.fspath(CODE_ROOT)] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
-    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
-    return {"env_vars": env}
-
-
-def connect(options, quiet):
-    """Join the cluster at options.address, or start a private runtime; True when this call
-    initialised Ray (and so must shut it down)."""
-    ray = _ray()
-    if ray.is_initialized():
-        return False
-    # Ray's advice on its token authentication speaks to whoever runs the cluster, not to the
-    # user of a batch: kept out of the batch's diagnostics (RAY_AUTH_MODE still decides the mode).
-    logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
-    settings = {"runtime_env": _runtime_env(), "log_to_driver": not quiet, "logging_level": logging.WARNING}
-    if options.address is None:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                 object_store_memory=LOCAL_OBJECT_STORE, **settings)
-    else:
-        try:
-            ray.init(address=options.address, **settings)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise InputError(f"--ray_address {options.address}: cannot connect ({one_line(error, 200)})") from None
-    return True
-
-
 def pool_size(config):
     """--workers, else as many actors as the cluster's CPUs (or GPUs) can hold at once."""
     if config.workers:
         return config.workers
-    resources = _ray().cluster_resources()
+    resources = import_ray().cluster_resources()
     if config.ray.num_gpus > 0:
         return max(1, int(resources.get("GPU", 0) // config.ray.num_gpus))
     return max(1, int(resources.get("CPU", 1) // max(config.ray.num_cpus, 1e-6)))
@@ -121,7 +82,7 @@ def pool_size(config):
 def run_ray(config, keys, stop=None):
     """Yield the record of each video as it finishes on the cluster's workers."""
     started = connect(config.ray, config.quiet)
-    ray = _ray()
+    ray = import_ray()
     try:
         pool = _Pool(ray, config, pool_size(config))
         yield from pool.run(keys, stop or threading.Event())
@@ -164,7 +125,7 @@ class _Pool:
         return True
 
     def run(self, keys, stop):
-        ray_errors = _ray("ray.exceptions")
+        ray_errors = import_ray("ray.exceptions")
         RayActorError, RayError, RayTaskError = ray_errors.RayActorError, ray_errors.RayError, ray_errors.RayTaskError
 
         todo = iter(keys)

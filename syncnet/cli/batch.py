@@ -13,7 +13,8 @@ when interrupted.
 import sys
 import time
 
-from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED, LIST_EXTENSIONS
+from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED
+from syncnet.io.inputs import LIST_EXTENSIONS
 from syncnet.io.layout import FOLDERS
 from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
 from . import (add_common_options, add_model_options, add_output_options, add_pipeline_options, make_parser,
@@ -87,8 +88,9 @@ def stopped_by_signals(config):
 
 def engine_settings(args):
     """The BatchConfig fields that add_engine_options sets, checked."""
-    from syncnet.batch.driver import RayOptions, default_workers
+    from syncnet.batch.driver import default_workers
     from syncnet.runtime.devices import resolve_device
+    from syncnet.runtime.ray_cluster import RayOptions
 
     workers = args.workers
     if workers is None and args.engine == "local":
@@ -113,7 +115,7 @@ def config_from(args):
 
 def run(args):
     """Score the videos, with a progress bar; then the summary and curation lines."""
-    from syncnet.batch.driver import collect_videos
+    from syncnet.io.inputs import collect_videos
 
     config = config_from(args)
     videos = collect_videos(args.inputs)

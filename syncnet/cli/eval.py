@@ -66,7 +66,8 @@ def main(argv=None):
 
 
 def _compare(args):
-    from syncnet.eval.evaluate import compare, comparison_line
+    from syncnet.eval.evaluate import compare
+    from syncnet.eval.report import comparison_line
 
     bootstrap = options_from(args, BootstrapOptions)
     if args.out:
@@ -84,9 +85,10 @@ def _compare(args):
 
 
 def _evaluate(args):
-    from syncnet.batch.driver import BatchConfig, collect_videos, parse_keep
+    from syncnet.batch.driver import BatchConfig, parse_keep
     from syncnet.eval.evaluate import evaluate
-    from syncnet.eval.protocols import summary_line
+    from syncnet.eval.report import summary_line
+    from syncnet.io.inputs import collect_videos
     from syncnet.io.storage import check_writable
 
     bootstrap = options_from(args, BootstrapOptions)

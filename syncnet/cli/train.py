@@ -58,7 +58,7 @@ def build_parser(argv=None):
 def run(args):
     """Train, then the counts, the best validation and the model's path."""
     from syncnet.errors import InputError
-    from syncnet.train.loop import train
+    from syncnet.train.dispatch import train
 
     options = options_from(args, TrainOptions)
     if args.num_workers < 1:

@@ -3,9 +3,9 @@ them, with a bootstrap confidence interval, and the paired comparison of two sys
 
 The videos run through the batch runner (syncnet.batch), so an evaluation resumes, retries and
 scales like a batch, locally or on a Ray cluster; the protocol (syncnet.eval.protocols) sets the
-preprocessing and turns the per-track scores into per-video and dataset numbers. Outputs in
-the evaluation folder: per_track.csv, per_video.csv, scores.txt (where the protocol has its own
-line format) and dataset.json. The command is syncnet.cli.eval (`syncnet-eval`).
+preprocessing and turns the per-track scores into per-video numbers, and syncnet.eval.stats
+into dataset numbers. Outputs in the evaluation folder: per_track.csv, per_video.csv, scores.txt
+(where the protocol has its own line format) and dataset.json. The command is syncnet.cli.eval (`syncnet-eval`).
 """
 import csv
 import io
@@ -18,8 +18,9 @@ from syncnet.batch.driver import run_batch
 from syncnet.errors import InputError, one_line
 from syncnet.io.fileio import json_text
 from syncnet.options import BootstrapOptions, as_dict
-from syncnet.eval.protocols import (PROTOCOLS, STATUSES, TrackScore, VideoOutcome, aggregate_video, dataset_summary,
-                                   format_scores_txt, get_protocol, paired_difference)
+from syncnet.eval.protocols import PROTOCOLS, STATUSES, TrackScore, VideoOutcome, aggregate_video, get_protocol
+from syncnet.eval.report import format_scores_txt
+from syncnet.eval.stats import dataset_summary, paired_difference
 
 TRACK_COLUMNS = ("video", "track", "start_frame", "end_frame", "lse_d", "lse_c", "offset")
 VIDEO_COLUMNS = ("video", "status", "reason", "n_tracks", "lse_d", "lse_c", "offset")
@@ -171,7 +172,7 @@ def _number(text, kind, where, column, required):
 
 def compare(folder_a, folder_b, seed=BootstrapOptions.seed, n_boot=BootstrapOptions.n_boot):
     """The paired difference B - A of two evaluations of the same protocol (see
-    protocols.paired_difference), with the protocol recorded."""
+    stats.paired_difference), with the protocol recorded."""
     protocol_a, outcomes_a = read_outcomes(folder_a)
     protocol_b, outcomes_b = read_outcomes(folder_b)
     if protocol_a != protocol_b:
@@ -179,17 +180,3 @@ def compare(folder_a, folder_b, seed=BootstrapOptions.seed, n_boot=BootstrapOpti
                          "compare runs of the same protocol")
     return dict(paired_difference(outcomes_a, outcomes_b, seed=seed, n_boot=n_boot), protocol=protocol_a,
                 a=str(folder_a), b=str(folder_b))
-
-
-def comparison_line(result):
-    """One line for a paired comparison, e.g. `B - A: LSE-D -0.412 [-0.52, -0.30]  LSE-C +0.801 [...]  n=100 paired`."""
-    def metric(label, value):
-        if value is None:
-            return f"{label} n/a"
-        lo, hi = value["ci95"]
-        return f"{label} {value['mean_diff']:+.3f} [{lo:+.2f}, {hi:+.2f}]"
-
-    return (f"B - A: {metric('LSE-D', result['lse_d'])}  {metric('LSE-C', result['lse_c'])}  "
-            f"n={result['n_paired']} paired ({result['n_only_a']} only in A, {result['n_only_b']} only in B)  "
-            f"protocol {result['protocol']}")
-

@@ -11,19 +11,17 @@ import json
 import os
 import threading
 
-from syncnet.batch.driver import RayOptions
-from syncnet.batch.ray_engine import connect
 from syncnet.errors import InputError, one_line
-from syncnet.runtime import extras
+from syncnet.runtime.ray_cluster import RayOptions, connect, import_ray
+from syncnet.train.checkpoints import MODEL_FILE, RECORD_FILE, checkpoint_step
+from syncnet.train.distributed import check_split
+from syncnet.train.loop import TrainResult, train_worker
 
-FEATURE = "--engine ray"
 RAY_STORAGE = "ray"   # Ray Train's own records, under DIR
 
 
 def _run_worker(config):
     """One Ray Train worker: the training loop, on the rank Ray Train gave this process."""
-    from syncnet.train.loop import train_worker
-
     train_worker(config["plan"], quiet=True)
 
 
@@ -31,11 +29,9 @@ def train_on_ray(plan, num_workers, use_gpu=False, address=None, stop=None, quie
     """Train `plan` with `num_workers` Ray Train workers (one GPU each with `use_gpu`); the
     TrainResult is read back from what rank 0 wrote. `stop` set: the workers are ended, and the
     last checkpoint is what is kept."""
-    from syncnet.train.loop import MODEL_FILE, RECORD_FILE, TrainResult, check_split, checkpoint_step
-
-    ray = extras.require("ray", FEATURE, "ray")
-    train_api = extras.require("ray", FEATURE, "ray.train")
-    torch_api = extras.require("ray", FEATURE, "ray.train.torch")
+    ray = import_ray()
+    train_api = import_ray("ray.train")
+    torch_api = import_ray("ray.train.torch")
     check_split(plan.options.batch_size, num_workers)
     before = _mtime(os.path.join(plan.out, RECORD_FILE))
     started = connect(RayOptions(address=address), quiet)

@@ -1,0 +1,66 @@
+"""Ray's connection, for every engine that runs on a Ray cluster (syncnet-batch's and
+syncnet-train's --engine ray): joining a cluster or starting a private runtime, with what the
+workers need to import this package."""
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from syncnet.errors import InputError, one_line
+from syncnet.options import checked_number
+from syncnet.runtime import extras
+
+# The folder this package is imported from (a checkout, or site-packages).
+CODE_ROOT = Path(__file__).resolve().parents[2]
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
+
+
+def import_ray(module="ray"):
+    """`module` of Ray, imported; without the ray extra, the one line that says how to add it."""
+    return extras.require("ray", "--engine ray", module)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where the Ray engine runs its workers, and what each worker actor asks the cluster for."""
+    address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
+    num_cpus: float = 1.0           # per worker actor
+    num_gpus: float = 0.0           # per worker actor; fractions share a GPU
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_cpus", checked_number("ray_num_cpus", self.num_cpus, above=0))
+        object.__setattr__(self, "num_gpus", checked_number("ray_num_gpus", self.num_gpus, minimum=0))
+
+
+def _runtime_env():
+    """Workers import this package from where the driver has it, unless it is installed there."""
+    paths = [os.fspath(CODE_ROOT)] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return {"env_vars": env}
+
+
+def connect(options, quiet):
+    """Join the cluster at options.address, or start a private runtime; True when this call
+    initialised Ray (and so must shut it down)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    # Ray's advice on its token authentication speaks to whoever runs the cluster, not to the
+    # user of a batch: kept out of the batch's diagnostics (RAY_AUTH_MODE still decides the mode).
+    logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
+    settings = {"runtime_env": _runtime_env(), "log_to_driver": not quiet, "logging_level": logging.WARNING}
+    if options.address is None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 object_store_memory=LOCAL_OBJECT_STORE, **settings)
+    else:
+        try:
+            ray.init(address=options.address, **settings)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise InputError(f"--ray_address {options.address}: cannot connect ({one_line(error, 200)})") from None
+    return True
