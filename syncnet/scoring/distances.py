@@ -201,21 +201,3 @@ def summarise(dists, vshift):
         mean_dists=mean_dists.numpy(),
         framewise_conf=median_filter(fconf, kernel_size=9),
     )
-
-
-def track_frame_confidence(dists, n_frames=None):
-    """run_visualise's per-frame confidence: the best column padded with 3 tens each side, median-filtered.
-
-    With `n_frames` (the track's length) exactly that many values: where the track's audio ended
-    before its frames, there are fewer windows than frames, and the padding of tens (a poor
-    match) extends over the rest. A track without any window has no confidence (NaN).
-    """
-    dists = np.asarray(dists)
-    if len(dists) == 0:
-        return np.full(n_frames or 0, np.nan, dtype=np.float32)
-    mean_dists = dists.mean(0)
-    best = dists[:, int(np.argmin(mean_dists))]
-    after = 3 if n_frames is None else max(3, n_frames - len(best) - 3)
-    padded = np.pad(best, (3, after), mode="constant", constant_values=10)
-    confidence = median_filter(np.median(mean_dists) - padded, kernel_size=9)
-    return confidence if n_frames is None else confidence[:n_frames]

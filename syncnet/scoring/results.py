@@ -13,7 +13,7 @@ import numpy as np
 
 from syncnet.io.fileio import save_json, save_pickle, save_text
 from syncnet.io.layout import crop_name
-from syncnet.scoring.distances import track_frame_confidence
+from syncnet.scoring.offsets import track_frame_confidence
 from syncnet.scoring.speakers import speakers_document
 from syncnet.timeline import Timeline
 

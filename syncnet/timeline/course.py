@@ -14,6 +14,7 @@ import numpy as np
 from syncnet.io.media import FRAME_RATE
 from syncnet.options import OutputOptions, TimelineOptions
 from syncnet.scoring.distances import FRAMES_PER_WINDOW, summarise
+from syncnet.scoring.offsets import subframe_offset
 from syncnet.timeline.fits import Fit
 from syncnet.timeline.segments import FRAME_MS, SILENT_SHARE, Segment, _number, segment_spans, silent_windows
 from syncnet.timeline.verdict import judge
@@ -69,19 +70,6 @@ class Timeline:
         return {"verdict": self.verdict, "drift_ms_per_min": _number(self.drift_ms_per_min),
                 "offset_ms_at_start": _number(self.offset_ms_at_start),
                 "offset_ms_at_end": _number(self.offset_ms_at_end), "n_jumps": len(self.jumps_s)}
-
-
-def subframe_offset(mean_dists, vshift):
-    """The offset at the vertex of the parabola through the distance curve's minimum and its two
-    neighbours (within half a frame of the whole-frame offset): the fits see drift between whole
-    frames instead of a staircase, which a piecewise-constant model would fit as well as a line."""
-    index = int(np.argmin(mean_dists))
-    if not 0 < index < len(mean_dists) - 1:
-        return float(vshift - index)
-    before, at, after = (float(value) for value in mean_dists[index - 1:index + 2])
-    curvature = before - 2 * at + after
-    step = 0.0 if curvature <= 0 else float(np.clip((before - after) / (2 * curvature), -0.5, 0.5))
-    return vshift - (index + step)
 
 
 def build_timeline(dists, window_energy, n_frames, vshift, options=TimelineOptions(),
