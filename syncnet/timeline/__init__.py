@@ -4,8 +4,8 @@
 segment's offset from scoring's distances into a `Timeline`; `verdict` and `fits` say in one word
 what that course is. docs/timeline.md explains the rules.
 """
-from syncnet.timeline.course import Timeline, build_timeline
+from syncnet.timeline.course import Timeline, build_timeline, score_timeline
 from syncnet.timeline.segments import FRAME_MS, Segment, check_segment_fits
 from syncnet.timeline.verdict import VERDICTS
 
-__all__ = ["Segment", "Timeline", "build_timeline", "check_segment_fits", "FRAME_MS", "VERDICTS"]
+__all__ = ["Segment", "Timeline", "build_timeline", "score_timeline", "check_segment_fits", "FRAME_MS", "VERDICTS"]

@@ -16,7 +16,7 @@ from syncnet.options import OutputOptions, TimelineOptions
 from syncnet.scoring.distances import FRAMES_PER_WINDOW, summarise
 from syncnet.scoring.offsets import subframe_offset
 from syncnet.timeline.fits import Fit
-from syncnet.timeline.segments import FRAME_MS, SILENT_SHARE, Segment, _number, segment_spans, silent_windows
+from syncnet.timeline.segments import FRAME_MS, SILENT_SHARE, Segment, json_number, segment_spans, silent_windows
 from syncnet.timeline.verdict import judge
 
 
@@ -60,16 +60,16 @@ class Timeline:
         """The timeline as the JSON files hold it (docs/timeline.md); no NaN or infinity, null instead."""
         return {"segment_s": self.segment_s, "hop_s": self.hop_s, "tolerance_ms": list(self.tolerance_ms),
                 "segments": [segment.record() for segment in self.segments], "verdict": self.verdict,
-                "drift_ms_per_min": _number(self.drift_ms_per_min),
-                "offset_ms_at_start": _number(self.offset_ms_at_start),
-                "offset_ms_at_end": _number(self.offset_ms_at_end),
+                "drift_ms_per_min": json_number(self.drift_ms_per_min),
+                "offset_ms_at_start": json_number(self.offset_ms_at_start),
+                "offset_ms_at_end": json_number(self.offset_ms_at_end),
                 "jumps_s": [round(time, 3) for time in self.jumps_s]}
 
     def columns(self):
         """The batch summary's timeline columns (but offset_ms, the track's)."""
-        return {"verdict": self.verdict, "drift_ms_per_min": _number(self.drift_ms_per_min),
-                "offset_ms_at_start": _number(self.offset_ms_at_start),
-                "offset_ms_at_end": _number(self.offset_ms_at_end), "n_jumps": len(self.jumps_s)}
+        return {"verdict": self.verdict, "drift_ms_per_min": json_number(self.drift_ms_per_min),
+                "offset_ms_at_start": json_number(self.offset_ms_at_start),
+                "offset_ms_at_end": json_number(self.offset_ms_at_end), "n_jumps": len(self.jumps_s)}
 
 
 def build_timeline(dists, window_energy, n_frames, vshift, options=TimelineOptions(),
@@ -94,3 +94,8 @@ def build_timeline(dists, window_energy, n_frames, vshift, options=TimelineOptio
     return Timeline(segment_s=options.segment_s, hop_s=options.hop_s, tolerance_ms=tuple(options.tolerance_ms),
                     duration_s=n_frames / FRAME_RATE, segments=segments, verdict=verdict, fit=fit)
 
+
+def score_timeline(score, vshift, options=TimelineOptions(), min_conf=OutputOptions.min_conf):
+    """The Timeline of a scored face video (a syncnet.scoring.face_video.FaceVideoScore), from the
+    distances and window energy that scoring kept."""
+    return build_timeline(score.dists, score.window_energy, score.n_frames, vshift, options, min_conf)

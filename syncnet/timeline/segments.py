@@ -53,12 +53,12 @@ class Segment:
         """The segment as the JSON files hold it."""
         return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
                 "offset_frames": self.offset_frames, "offset_ms": self.offset_ms,
-                "min_dist": _number(self.min_dist), "confidence": _number(self.confidence),
+                "min_dist": json_number(self.min_dist), "confidence": json_number(self.confidence),
                 "reliable": self.reliable}
 
 
-
-def _number(value):
+def json_number(value):
+    """A number as the timeline's JSON holds it: rounded to 4 places, None for None, NaN or infinity."""
     return None if value is None or not math.isfinite(value) else round(float(value), 4)
 
 
@@ -92,4 +92,3 @@ def silent_windows(window_energy):
     floor, loud = np.percentile(energy, [FLOOR_PERCENTILE, LOUD_PERCENTILE])
     decibel = math.log(10) / 10
     return energy < min(floor + FLOOR_MARGIN_DB * decibel, loud - QUIET_DB * decibel)
-
