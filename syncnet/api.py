@@ -13,6 +13,7 @@ run_pipeline.py, `score_tracks` is run_syncnet.py, `score_face_video` is demo_sy
 after the inputs have been checked, and once per VideoScorer. Nothing here prints.
 """
 import dataclasses
+import functools
 import logging
 import os
 import tempfile
@@ -90,8 +91,12 @@ class VideoScorer:
         probed = probed or require_scorable(videofile)  # before the network loads
         network = self.syncnet
         with scratch_dir(tmp_dir, _name(reference)) as work_dir:
-            return score_face_video(network, videofile, work_dir, scoring, resize=resize, quiet=quiet,
-                                    probed=probed, timeline=timeline, min_conf=min_conf)
+            score = score_face_video(network, videofile, work_dir, scoring, resize=resize, quiet=quiet, probed=probed)
+        if timeline is None:
+            return score
+        from syncnet.timeline import score_timeline
+
+        return dataclasses.replace(score, timeline=score_timeline(score, scoring.vshift, timeline, min_conf))
 
     def lip_features(self, videofile, batch_size=ScoringOptions.batch_size):
         """demo_feature.py: the (T-4) x 512 lip features of every 5-frame window."""
@@ -121,10 +126,13 @@ class VideoScorer:
         """run_syncnet.py: every cropped track of REFERENCE scored (with its timeline, from the
         TimelineOptions `timeline`), and its result files written."""
         from syncnet.scoring.tracks import score_tracks
+        from syncnet.timeline import score_timeline
 
         videofile = None if videofile is None else as_path(videofile, "videofile")
+        timeline_of = None if timeline is None else functools.partial(
+            score_timeline, vshift=scoring.vshift, options=timeline, min_conf=outputs.min_conf)
         return score_tracks(_layout(work_dir, reference), lambda: self.syncnet, scoring, outputs,
-                            videofile=videofile, quiet=quiet, timeline=timeline)
+                            videofile=videofile, quiet=quiet, timeline_of=timeline_of)
 
     def score(self, path, *, work_dir=None, reference=None, faces=None, reuse_faces=False, pipeline=None,
               scoring=None, outputs=None, timeline=None, quiet=True, **options) -> VideoResult:

@@ -10,6 +10,7 @@ import numpy as np
 from syncnet.errors import InputError
 from syncnet.io.fileio import atomic_path
 from syncnet.io.media import FRAME_RATE
+from syncnet.scoring.offsets import column_offsets, median_distance
 
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 
@@ -109,8 +110,8 @@ def plot_demo(summary, vshift, title, path, timeline=None):
     figure.suptitle(f"{title}\nAV offset {summary.offset:+d} frames, min dist (LSE-D) "
                     f"{summary.min_dist:.3f}, confidence (LSE-C) {summary.confidence:.3f}")
 
-    offsets = vshift - np.arange(len(summary.mean_dists))
-    median = float(np.median(summary.mean_dists))
+    offsets = column_offsets(vshift)
+    median = float(median_distance(summary.mean_dists))
     curve.plot(offsets, summary.mean_dists, "o-", color="C0", markersize=4,
                label="mean lip-audio distance")
     curve.axhline(median, color="grey", linestyle="--", label=f"median {median:.3f}")

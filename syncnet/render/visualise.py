@@ -11,7 +11,7 @@ from syncnet.io import media
 from syncnet.errors import InputError, MediaError
 from syncnet.io.fileio import atomic_path, load_pickle
 from syncnet.io.frames import frame_files, read_image, read_images
-from syncnet.scoring.distances import track_frame_confidence
+from syncnet.scoring.offsets import track_frame_confidence
 
 
 def faces_by_frame(tracks, dists_per_track, n_frames):

@@ -9,8 +9,8 @@ import numpy as np
 import python_speech_features
 import torch
 
-from syncnet.filters import median_filter
 from syncnet.io.media import FRAME_RATE, SAMPLE_RATE
+from syncnet.scoring.offsets import best_column, column_count, confidence, framewise_confidence, offset_of_column
 
 FRAMES_PER_WINDOW = 5
 SAMPLES_PER_FRAME = SAMPLE_RATE // FRAME_RATE  # 640
@@ -132,7 +132,7 @@ class ShiftedDistances:
 
     def __init__(self, vshift):
         self.vshift = vshift
-        self.width = 2 * vshift + 1
+        self.width = column_count(vshift)
         self._video = []       # features of windows whose row is not finished yet
         self._audio = None     # audio features from index self._audio_start on
         self._audio_start = 0
@@ -188,34 +188,16 @@ class SyncSummary:
 
 
 def summarise(dists, vshift):
-    """Offset, min distance (LSE-D), confidence (LSE-C) and smoothed framewise confidence."""
-    table = torch.from_numpy(np.ascontiguousarray(dists, dtype=np.float32))
-    mean_dists = table.mean(0)
-    min_dist, min_index = torch.min(mean_dists, 0)
-    median = torch.median(mean_dists)  # 31 values: the true middle
-    fconf = (median - table[:, min_index]).numpy()
+    """Offset, min distance (LSE-D), confidence (LSE-C) and smoothed framewise confidence, by the
+    rule of syncnet.scoring.offsets, over the mean distances as torch takes them: the reference's
+    float32 sums, which its numbers depend on."""
+    table = np.ascontiguousarray(dists, dtype=np.float32)
+    mean_dists = torch.from_numpy(table).mean(0).numpy()
+    column = best_column(mean_dists)
     return SyncSummary(
-        offset=vshift - int(min_index),
-        min_dist=float(min_dist),
-        confidence=float(median - min_dist),
-        mean_dists=mean_dists.numpy(),
-        framewise_conf=median_filter(fconf, kernel_size=9),
+        offset=offset_of_column(column, vshift),
+        min_dist=float(mean_dists[column]),
+        confidence=float(confidence(mean_dists)),
+        mean_dists=mean_dists,
+        framewise_conf=framewise_confidence(table, mean_dists),
     )
-
-
-def track_frame_confidence(dists, n_frames=None):
-    """run_visualise's per-frame confidence: the best column padded with 3 tens each side, median-filtered.
-
-    With `n_frames` (the track's length) exactly that many values: where the track's audio ended
-    before its frames, there are fewer windows than frames, and the padding of tens (a poor
-    match) extends over the rest. A track without any window has no confidence (NaN).
-    """
-    dists = np.asarray(dists)
-    if len(dists) == 0:
-        return np.full(n_frames or 0, np.nan, dtype=np.float32)
-    mean_dists = dists.mean(0)
-    best = dists[:, int(np.argmin(mean_dists))]
-    after = 3 if n_frames is None else max(3, n_frames - len(best) - 3)
-    padded = np.pad(best, (3, after), mode="constant", constant_values=10)
-    confidence = median_filter(np.median(mean_dists) - padded, kernel_size=9)
-    return confidence if n_frames is None else confidence[:n_frames]

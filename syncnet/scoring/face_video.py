@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,11 +16,10 @@ import torch
 from syncnet.io import media
 from syncnet.errors import InputError, TooShortError
 from syncnet.io.frames import frame_files, read_image, read_images, read_video
-from syncnet.options import OutputOptions, ScoringOptions
+from syncnet.options import ScoringOptions
 from syncnet.runtime.progress import progress_bar
 from syncnet.scoring.distances import (ShiftedDistances, StreamedMfcc, SyncSummary, audio_batch, lip_batches, summarise,
                       window_columns, window_count, window_energy)
-from syncnet.timeline import Timeline, build_timeline
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,9 @@ class FaceVideoScore:
     audio_seconds: float
     seconds: float              # compute time, from extraction to the last distance
     window_energy: np.ndarray = None  # per window: mean log energy of its audio (MFCC's energy term)
-    timeline: Optional[Timeline] = None  # sync over time (syncnet.timeline), when it was asked for
+    # Sync over time: a syncnet.timeline.Timeline, which the orchestrator adds from dists and
+    # window_energy when it is asked for (scoring does not depend on the timeline).
+    timeline: Any = None
 
     @property
     def lengths_differ(self):
@@ -80,14 +81,13 @@ def decode_face_video(videofile, work_dir, probed=None):
 
 @torch.inference_mode()
 def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, resize=False, quiet=True,
-                     probed=None, timeline=None, min_conf=OutputOptions.min_conf):
+                     probed=None):
     """Offset, LSE-D and LSE-C of one face video, as the reference demo computes them.
 
     `network` is a loaded syncnet.models.inference.InferenceSyncNet; `work_dir` an empty folder the
     caller owns, for the extracted frames and audio. `resize` scores a video of any frame size
     by resizing each frame to 224x224 instead of refusing it. `probed` is media.require_scorable's
-    answer for the video, when the caller has it already. With `timeline` (TimelineOptions) the
-    score carries the offset over time too, its segments judged reliable from `min_conf`.
+    answer for the video, when the caller has it already.
     """
     started = time.time()
     frame_paths, wav_path = decode_face_video(videofile, work_dir, probed)
@@ -106,11 +106,9 @@ def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, 
         frames = _resized(read_images(frame_paths), resize)
         dists, energy = _distances(network, frames, StreamedMfcc(wav.read, wav.n_samples), n_windows, options,
                                    quiet)
-    sync_timeline = None if timeline is None else build_timeline(dists, energy, len(frame_paths), options.vshift,
-                                                                 timeline, min_conf)
     return FaceVideoScore(video=os.fspath(videofile), summary=summarise(dists, options.vshift), dists=dists,
                           n_frames=len(frame_paths), audio_seconds=audio_seconds,
-                          seconds=time.time() - started, window_energy=energy, timeline=sync_timeline)
+                          seconds=time.time() - started, window_energy=energy)
 
 
 def _distances(network, frames, coefficients, n_windows, options, quiet):

@@ -7,15 +7,14 @@ never disagree.
 import math
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
 from syncnet.io.fileio import save_json, save_pickle, save_text
 from syncnet.io.layout import crop_name
-from syncnet.scoring.distances import track_frame_confidence
+from syncnet.scoring.offsets import track_frame_confidence
 from syncnet.scoring.speakers import speakers_document
-from syncnet.timeline import Timeline
 
 OFFSETS_HEADER = "file\toffset\tmin_dist\tconfidence\n"
 # Why a video with face tracks has no score: every track's audio ended before one 5-frame window.
@@ -34,7 +33,7 @@ class TrackResult:
     boxes: np.ndarray              # len(frames) x 4 face box (x1, y1, x2, y2) in each frame, in pixels
     frame_confidence: np.ndarray   # per frame of the track, as run_visualise.py colours the box
     dists: np.ndarray              # windows x (2*vshift+1) distances, as stored in activesd.pckl
-    timeline: Optional[Timeline] = None  # the offset over time (syncnet.timeline); None when unscored
+    timeline: Any = None           # the offset over time (a syncnet.timeline.Timeline); None when unscored
 
     @property
     def start_frame(self):

@@ -16,7 +16,8 @@ from syncnet.scoring.face_video import score_face_video
 from syncnet.io.fileio import load_pickle
 from syncnet.io.layout import fresh_owned_dir, remove_owned_dir
 from syncnet.io.locking import FolderLock
-from syncnet.options import OutputOptions, ScoringOptions, TimelineOptions
+from syncnet.options import OutputOptions, ScoringOptions
+from syncnet.scoring.offsets import column_count
 from syncnet.scoring.results import CLIP_TOO_SHORT, VideoResult, track_result, write_results
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,14 @@ def unscored_reason(record, results):
 
 
 def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOptions(), *,
-                 videofile=None, quiet=True, timeline=TimelineOptions()):
+                 videofile=None, quiet=True, timeline_of=None):
     """Score every track of `layout`; returns the VideoResult, with the result files written.
 
     `get_network()` gives the loaded SyncNet (syncnet.models.inference.InferenceSyncNet); it is called
     only when there is a track to score. A track whose audio ended before it had any window
-    to score is kept, unscored (NaN), with a warning. Each scored track carries its timeline
-    (`timeline`, TimelineOptions; a track shorter than one segment has none, verdict unreliable).
+    to score is kept, unscored (NaN), with a warning. With `timeline_of`, each scored track
+    carries `timeline_of(its FaceVideoScore)` as its timeline, written to timeline.json: the
+    orchestrator passes syncnet.timeline's, so that scoring does not depend on the timeline.
     """
     with layout.lock(), FolderLock(layout.tmp):
         record, layout, tracks = read_tracks(layout, "run_syncnet.py")
@@ -65,12 +67,13 @@ def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOp
             crop = layout.crop_file(index)
             scratch = fresh_owned_dir(layout.tmp, "choose another --data_dir or --reference")
             try:
-                score = score_face_video(get_network(), crop, scratch, scoring, quiet=quiet, timeline=timeline,
-                                         min_conf=outputs.min_conf)
-                summary, dists, sync_timeline = score.summary, score.dists, score.timeline
+                score = score_face_video(get_network(), crop, scratch, scoring, quiet=quiet)
+                summary, dists = score.summary, score.dists
+                sync_timeline = None if timeline_of is None else timeline_of(score)
             except TooShortError as error:
                 log.warning("track %d is not scored: %s", index, error)
-                summary, dists, sync_timeline = None, np.zeros((0, 2 * scoring.vshift + 1), dtype=np.float32), None
+                summary, sync_timeline = None, None
+                dists = np.zeros((0, column_count(scoring.vshift)), dtype=np.float32)
             results.append(track_result(index, entry, summary, dists, os.path.basename(crop), sync_timeline))
         remove_owned_dir(layout.tmp)
         if not tracks:

@@ -13,6 +13,7 @@ from syncnet.io import media
 from syncnet.models.inference import InferenceSyncNet
 from syncnet.options import ScoringOptions
 from syncnet.scoring.face_video import score_face_video
+from syncnet.scoring.offsets import column_of_offset, column_offsets
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def validate(model, items, work_root, min_negative_shift, device="cpu"):
     and beyond ±min_negative_shift of it (negative), and mean LSE-C, over `items`."""
     network = InferenceSyncNet(copy.deepcopy(model).cpu()).to(device)
     exact, within, positive, negative, confidence = [], [], [], [], []
-    offsets = np.arange(VSHIFT, -VSHIFT - 1, -1)  # column j of the distances is offset vshift - j
+    offsets = column_offsets(VSHIFT)
     for item in items:
         with tempfile.TemporaryDirectory(prefix="val-", dir=work_root) as work:
             score = score_face_video(network, item.path, work, ScoringOptions(), quiet=True)
@@ -74,7 +75,7 @@ def validate(model, items, work_root, min_negative_shift, device="cpu"):
         exact.append(found == item.shift)
         within.append(abs(found - item.shift) <= 1)
         mean = score.dists.mean(0)
-        positive.append(float(mean[offsets == item.shift][0]))
+        positive.append(float(mean[column_of_offset(item.shift, VSHIFT)]))
         negative.append(float(mean[np.abs(offsets - item.shift) > min_negative_shift].mean()))
         confidence.append(score.summary.confidence)
     return {"val_exact": float(np.mean(exact)), "val_within1": float(np.mean(within)),
