@@ -13,7 +13,7 @@ from syncnet.synthetic import constant, make_face_clip
 from syncnet.train.data import Clip, PairBatches, find_clips, split_clips
 from syncnet.train.options import TrainOptions
 from tests.helpers import REPO_ROOT, run_script
-from tests.test_synthetic import _best_lag, _frames, _loudness, _mouth_area
+from tests.integration.test_synthetic import _best_lag, _frames, _loudness, _mouth_area
 
 
 def _labelled_clip(index, n_frames):

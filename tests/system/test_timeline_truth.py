@@ -18,7 +18,7 @@ from syncnet.io import media
 from syncnet.repair.warp import drift_warp
 from syncnet.synthetic import constant, jump, linear, make_face_clip
 from tests.helpers import TEST_DEVICE, decoded_audio, run_script, video_packets
-from tests.test_timeline import lag_at
+from tests.unit.test_timeline import lag_at
 
 # The first test's setup trains the model (or waits for another worker to) and scores every clip.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]

@@ -15,7 +15,7 @@ from detectors import S3FD
 from detectors.s3fd import DEFAULT_WEIGHTS, WeightsError
 from detectors.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Parametrising needs the golden list at collection time, before fixtures run; this is the
 # conftest's lookup. When the file is absent, one placeholder case lets need() skip or fail.
 _SHARED = Path(os.environ.get("SYNCNET_SHARED") or REPO_ROOT.parent / "shared")
