@@ -446,19 +446,6 @@ def test_sigterm_records_what_finished_and_removes_what_did_not(workers, batch_c
     assert all(name in summary for name in recorded)
 
 
-def test_a_cut_state_line_does_not_eat_the_next_record(tmp_path):
-    from syncnet.batch import driver as batch
-
-    state = tmp_path / batch.STATE_FILE
-    first = {"video": "/v/a.mp4", "size": 1, "mtime_ns": 2, "status": "ok"}
-    batch.append_state(state, first)
-    with open(state, "a") as handle:
-        handle.write('{"video": "/v/b.mp4", "si')  # a run killed while writing
-    second = {"video": "/v/c.mp4", "size": 3, "mtime_ns": 4, "status": "failed"}
-    batch.append_state(state, second)
-    assert batch.read_state(state) == {("/v/a.mp4", 1, 2): first, ("/v/c.mp4", 3, 4): second}
-
-
 def test_inputs_one_file_one_video_and_bad_lines_become_failed_rows(batch_clips, tmp_path, syncnet_weights,
                                                                     s3fd_weights, monkeypatch):
     from syncnet.batch import driver as batch

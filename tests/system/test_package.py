@@ -1,6 +1,5 @@
-"""The suite as a pip package: `pip install .` in a fresh venv, then its commands from elsewhere;
-and where model files are looked for."""
-import hashlib
+"""The suite as a pip package: `pip install .` in a fresh venv, then its commands from elsewhere.
+(Where model files are looked for: unit/test_package.py; the download: integration/test_package.py.)"""
 import json
 import os
 import re
@@ -11,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from syncnet.errors import WeightsError
-from syncnet.models.paths import cache_dir, find_s3fd_weights, find_syncnet_model
 from tests.helpers import REPO_ROOT
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
@@ -23,80 +20,6 @@ COMMANDS = ["syncnet-demo", "syncnet-feature", "syncnet-pipeline", "syncnet-scor
 MODULES = ["demo_syncnet", "demo_feature", "run_pipeline", "run_syncnet", "run_visualise", "syncnet.batch"]
 # What the package is built from: everything else in the checkout stays out of the copy.
 SOURCES = ["pyproject.toml", "README.md", "syncnet", "detectors"]
-
-
-# ------------------------------------------------------------------ model lookup
-
-
-def test_cache_folder_from_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "mine"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_dir() == tmp_path / "mine"
-    monkeypatch.delenv("SYNCNET_CACHE")
-    assert cache_dir() == tmp_path / "xdg" / "syncnet"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert cache_dir() == tmp_path / ".cache" / "syncnet"
-
-
-def test_syncnet_model_lookup(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("syncnet.models.paths.CODE_ROOT", tmp_path / "site")
-    given = tmp_path / "given.model"
-    assert find_syncnet_model(given) == str(given), "a path that is not the default is used as given"
-
-    (tmp_path / "site").mkdir()
-    with pytest.raises(WeightsError) as error:
-        find_syncnet_model()
-    message = str(error.value)
-    assert "\n" not in message and "download_model.sh" in message and "Offline" in message
-    assert str(tmp_path / "site") not in message, "an installed package has no data/ beside its code"
-    (tmp_path / "site" / "download_model.sh").write_text("")  # now it is a checkout
-    with pytest.raises(WeightsError) as error:
-        find_syncnet_model()
-    message = str(error.value)
-    for place in ("data/syncnet_v2.model", str(tmp_path / "site" / "data" / "syncnet_v2.model"),
-                  str(tmp_path / "cache" / "syncnet_v2.model")):
-        assert place in message
-
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "syncnet_v2.model").write_bytes(b"x")
-    assert find_syncnet_model() == str(tmp_path / "cache" / "syncnet_v2.model")
-    (tmp_path / "site" / "data").mkdir(parents=True)
-    (tmp_path / "site" / "data" / "syncnet_v2.model").write_bytes(b"x")
-    assert find_syncnet_model("./data/syncnet_v2.model") == str(tmp_path / "site" / "data" / "syncnet_v2.model")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "syncnet_v2.model").write_bytes(b"x")
-    assert find_syncnet_model() == "data/syncnet_v2.model", "the reference's place comes first"
-
-
-def test_s3fd_weights_lookup(monkeypatch, tmp_path):
-    monkeypatch.setenv("SYNCNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("syncnet.models.paths.S3FD_DEFAULT", tmp_path / "beside" / "sfd_face.pth")
-    assert find_s3fd_weights("mine.pth") == "mine.pth"
-    with pytest.raises(WeightsError, match=re.escape(str(tmp_path / "cache" / "sfd_face.pth"))):
-        find_s3fd_weights()
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "sfd_face.pth").write_bytes(b"x")
-    assert find_s3fd_weights() == str(tmp_path / "cache" / "sfd_face.pth")
-
-
-def test_download_script_fills_a_destination(tmp_path):
-    """SYNCNET_DEST puts the files flat in a folder, such as the cache, not in the checkout."""
-    script = tmp_path / "checkout" / "download_model.sh"
-    script.parent.mkdir()
-    shutil.copy(REPO_ROOT / "download_model.sh", script)
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    content = b"a stand-in clip\x00\n" * 10
-    (mirror / "example.avi").write_bytes(content)
-    env = dict(os.environ, SYNCNET_MIRROR=str(mirror), SYNCNET_ONLY="example.avi",
-               SYNCNET_SHA256_EXAMPLE=hashlib.sha256(content).hexdigest(), SYNCNET_DEST=str(tmp_path / "cache"))
-    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "cache" / "example.avi").read_bytes() == content
-    assert not (tmp_path / "checkout" / "data").exists()
 
 
 # ------------------------------------------------------------------ pip install .

@@ -11,14 +11,12 @@ the decoded lengths, and the video packets' checksums read by stream copy.
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from syncnet.io import media
 from syncnet.repair.warp import drift_warp
 from syncnet.synthetic import constant, jump, linear, make_face_clip
-from tests.helpers import TEST_DEVICE, decoded_audio, run_script, video_packets
-from tests.unit.test_timeline import lag_at
+from tests.helpers import TEST_DEVICE, decoded_audio, lag_at, run_script, video_packets
 
 # The first test's setup trains the model (or waits for another worker to) and scores every clip.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]

@@ -1,11 +1,11 @@
-"""The package as a user installs and starts it: the core install without the extras, the one
-line a missing extra gives, and commands whose --help starts without the heavy libraries."""
+"""The package as a user installs it: the core install without the extras, and the one line a
+missing extra gives. (Commands whose --help starts without the heavy libraries:
+integration/test_install.py.)"""
 import ast
 import json
 import logging
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
@@ -13,12 +13,9 @@ from syncnet.batch.driver import SUMMARY_FILES, write_tables
 from syncnet.errors import InputError
 from syncnet.io import storage
 from syncnet.runtime import extras
-from tests.helpers import REPO_ROOT
+from tests.helpers import PYPROJECT, REPO_ROOT
 
-PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 EXTRA_PACKAGES = ("ray", "pyarrow", "boto3", "botocore")
-# What a --help or `import syncnet` must not pay for (seconds each on a loaded machine).
-HEAVY = ("torch", "ray", "cv2", "pyarrow", "boto3")
 
 
 def _requirements(path):
@@ -118,28 +115,3 @@ def test_engine_ray_without_ray_is_one_line_from_the_command(tmp_path):
     assert len(errors) == 1 and "--engine ray" in errors[0] and "pip install 'ray[train]>=2.60,<3'" in errors[0]
 
 
-COMMANDS = sorted(PYPROJECT["project"]["scripts"].items())
-PROBE = """
-import json, sys, importlib, contextlib, io
-target = {target!r}
-if target == "syncnet":
-    import syncnet
-else:
-    module, function = target.split(":")
-    sys.argv = [{name!r}, "--help"]
-    with contextlib.redirect_stdout(io.StringIO()) as shown:
-        try:
-            getattr(importlib.import_module(module), function)()
-        except SystemExit as done:
-            assert done.code == 0, done.code
-    assert "usage:" in shown.getvalue()
-print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
-"""
-
-
-@pytest.mark.parametrize("name, target", [("import syncnet", "syncnet"), *COMMANDS])
-def test_help_and_import_start_without_torch_ray_or_cv2(name, target):
-    result = subprocess.run([sys.executable, "-c", PROBE.format(target=target, name=name, heavy=HEAVY)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.splitlines()[-1]) == []

@@ -1,19 +1,12 @@
-"""syncnet-train: batches, negatives and validation against independent truths (fast), and a
-model trained from scratch on the synthetic world that finds true offsets through
-demo_syncnet.py where the random stand-in weights do not (slow)."""
-import re
-import subprocess
-import sys
-
+"""syncnet-train's arithmetic on labelled arrays: batches, negatives, the loss, sharding over
+processes, finding and splitting clips. (Real clips: integration/test_train.py; the model trained
+from scratch: system/test_train.py.)"""
 import numpy as np
 import pytest
 import torch
 
-from syncnet.synthetic import constant, make_face_clip
 from syncnet.train.data import Clip, PairBatches, find_clips, split_clips
 from syncnet.train.options import TrainOptions
-from tests.helpers import REPO_ROOT, run_script
-from tests.integration.test_synthetic import _best_lag, _frames, _loudness, _mouth_area
 
 
 def _labelled_clip(index, n_frames):
@@ -78,17 +71,6 @@ def test_a_batch_is_the_same_whatever_the_number_of_processes():
     assert not torch.equal(other_seed[0], whole[0])
 
 
-def test_validation_copies_carry_the_shift_they_name(tmp_path):
-    from syncnet.train.validation import make_val_items
-
-    truth = make_face_clip(tmp_path / "held.avi", seconds=3.0, seed=21, offset=constant(0))
-    items = make_val_items([truth.path], 2, 8, seed=3, folder=tmp_path / "val")
-    assert len({item.shift for item in items}) == 2 and any(item.shift for item in items)
-    for item in items:
-        lag, _ = _best_lag(_loudness(item.path, tmp_path), _mouth_area(_frames(item.path)))
-        assert lag == item.shift
-
-
 def test_clips_are_found_recursively_in_folders_and_list_files(tmp_path):
     for name in ("a/x.avi", "a/b/y.mp4", "a/b/notes.txt", "c.mkv"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -106,81 +88,3 @@ def test_the_validation_split_is_by_clip_and_seeded():
     assert split_clips(paths, 0.2, seed=5) == (train, val) and split_clips(paths, 0.2, seed=6) != (train, val)
 
 
-# ------------------------------------------------------------------ with a trained model (slow)
-
-HELD_OUT_SHIFTS = range(-10, 11)
-
-
-def _held_out_clips(root):
-    """Clips the model never saw (seeds 5000+), one per shift in -10..+10, half MP3-coded."""
-    return [make_face_clip(root / f"held_{shift:+d}.avi", seconds=3.0, seed=5000 + index, offset=constant(shift),
-                           mp3=index % 2 == 0)
-            for index, shift in enumerate(HELD_OUT_SHIFTS)]
-
-
-def _demo_offset(model, video, tmp_path):
-    result = run_script("demo_syncnet.py", "--videofile", video, "--initial_model", model, "--tmp_dir",
-                        tmp_path / "demo", "--device", "cpu", "--quiet", cwd=tmp_path)
-    return int(re.search(r"AV offset:\s+(-?\d+)", result.stdout).group(1))
-
-
-@pytest.mark.slow
-def test_a_model_trained_from_scratch_finds_the_true_offset_and_the_random_model_does_not(
-        trained_syncnet, syncnet_weights, tmp_path):
-    from syncnet.api import VideoScorer
-
-    clips = _held_out_clips(tmp_path)
-    found = [_demo_offset(trained_syncnet, truth.path, tmp_path) for truth in clips]
-    errors = np.array(found) - np.array(HELD_OUT_SHIFTS)
-    within = np.mean(np.abs(errors) <= 1)
-    print(f"trained model: {np.mean(errors == 0):.0%} exact, {within:.0%} within 1 frame; errors {errors.tolist()}")
-    assert within >= 0.9, errors
-
-    # The same clips, the same scoring code, the random stand-in weights: far from it.
-    scorer = VideoScorer(device="cpu", syncnet_model=str(syncnet_weights))
-    random_found = [scorer.score_face_video(truth.path, tmp_path / "random", f"r{index}").summary.offset
-                    for index, truth in enumerate(clips[::3])]
-    random_within = np.mean(np.abs(np.array(random_found) - np.array(HELD_OUT_SHIFTS[::3])) <= 1)
-    print(f"stand-in weights: {random_within:.0%} within 1 frame")
-    assert random_within < 0.5
-
-
-@pytest.mark.slow
-def test_the_fixture_run_wrote_its_record_curves_and_an_official_format_model(trained_syncnet):
-    import json
-
-    from SyncNetInstance import SyncNetInstance
-    from syncnet.models.loading import load_syncnet
-
-    run = trained_syncnet.parent
-    record = json.loads((run / "train.json").read_text())
-    assert record["steps"] == record["total_steps"] and record["data"]["clips_skipped"] == 0
-    assert record["best"]["val_within1"] >= 0.5
-    header = (run / "metrics.csv").read_text().splitlines()[0]
-    assert header.startswith("step,loss,val_exact,val_within1")
-    assert (run / "curves.png").stat().st_size > 10000
-    state = torch.load(trained_syncnet, weights_only=True)
-    layout = {name for name in load_syncnet(str(trained_syncnet), "cpu").state_dict()}
-    assert isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()) and layout
-    instance = SyncNetInstance()
-    instance.loadParameters(str(trained_syncnet))
-
-
-@pytest.mark.slow
-def test_fine_tuning_from_the_stand_in_weights_keeps_batchnorm_and_writes_a_loadable_file(
-        syncnet_weights, tmp_path):
-    from SyncNetInstance import SyncNetInstance
-    from syncnet.train.loop import train
-
-    for index in range(3):
-        make_face_clip(tmp_path / "clips" / f"c{index}.avi", seconds=2.0, seed=300 + index)
-    result = train([tmp_path / "clips"], tmp_path / "run", TrainOptions(max_steps=3, batch_size=4, val_share=0.0),
-                   init=str(syncnet_weights), device="cpu")
-    before = torch.load(syncnet_weights, weights_only=True)
-    after = torch.load(result.model, weights_only=True)
-    assert set(after) == set(before) and result.steps == 3
-    statistics = [name for name in before if name.endswith(("running_mean", "running_var"))]
-    weights = [name for name in before if name.endswith("weight")]
-    assert all(torch.equal(before[name], after[name]) for name in statistics)  # frozen with --init
-    assert any(not torch.equal(before[name], after[name]) for name in weights)  # but it learned
-    SyncNetInstance().loadParameters(result.model)
