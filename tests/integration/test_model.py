@@ -4,8 +4,6 @@ the scoring arithmetic on random tensors: unit/test_model.py.)"""
 import hashlib
 import os
 import pickle
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -42,17 +40,14 @@ class _Payload:
         return (os.system, ("touch PWNED",))
 
 
-def test_bad_weight_files_give_one_line(syncnet_weights, shared_dir, tmp_path, monkeypatch):
+def test_bad_weight_files_give_one_line(syncnet_weights, s3fd_weights, tmp_path, monkeypatch):
     assert "not found" in _load_error(tmp_path / "missing.model")
 
     truncated = tmp_path / "truncated.model"
     truncated.write_bytes(syncnet_weights.read_bytes()[:4096])
     _load_error(truncated)
 
-    wrong = tmp_path / "s3fd.pth"
-    subprocess.run([sys.executable, str(shared_dir / "fixtures" / "make_weights.py"), "s3fd", str(wrong)],
-                   check=True)
-    assert "layout" in _load_error(wrong)
+    assert "layout" in _load_error(s3fd_weights)
 
     # A flipped byte in tensor data still unpickles; in the default place the checksum catches it.
     tampered_bytes = bytearray(syncnet_weights.read_bytes())

@@ -3,7 +3,7 @@ sample and copies the video stream, and --plot draws (and redraws) an image."""
 import cv2
 import pytest
 
-from tests.helpers import TEST_DEVICE, assert_shifted_exactly, decoded_audio, run_script, video_packets
+from tests.helpers import TEST_DEVICE, assert_shifted_exactly, decoded_audio, run_command, video_packets
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +18,9 @@ def demo_runs(clip, syncnet_weights, tmp_path_factory):
             plot.write_bytes(b"not a picture")
         before = plot.stat().st_mtime_ns if plot.exists() else None
         synced = out / f"synced_{offset:+d}.avi"
-        result = run_script("demo_syncnet.py", "--initial_model", syncnet_weights, "--videofile", video,
-                            "--tmp_dir", out / "pytmp", "--device", TEST_DEVICE, "--write_synced", synced,
-                            "--offset", offset, "--plot", plot, cwd=out)
+        result = run_command("demo_syncnet.py", "--initial_model", syncnet_weights, "--videofile", video,
+                             "--tmp_dir", out / "pytmp", "--device", TEST_DEVICE, "--write_synced", synced,
+                             "--offset", offset, "--plot", plot, cwd=out)
         runs[offset] = {"synced": synced, "stdout": result.stdout, "plot_before": before,
                         "plot_after": plot.stat().st_mtime_ns, "image": cv2.imread(str(plot))}
     return video, plot, runs

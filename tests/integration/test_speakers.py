@@ -7,7 +7,7 @@ import cv2
 import pytest
 
 from tests.helpers import (TWOFACE, TWOFACE_SPEAKER_THRESHOLD, TWOFACE_SYNC_OFFSET, assert_shifted_exactly,
-                           decoded_audio, reference_frame_confidence, run_script, runs_of, video_packets)
+                           decoded_audio, reference_frame_confidence, run_command, runs_of, video_packets)
 
 
 def _work(data_dir, name):
@@ -82,7 +82,7 @@ def test_confidence_plot_is_an_image_and_is_redrawn(twoface_run):
     assert 400 <= height <= 3000 and 600 <= width <= 2500  # taller since the offset-over-time panels
     plot.write_bytes(b"stale")
     stale = plot.stat().st_mtime_ns
-    run_script("run_visualise.py", "--data_dir", data_dir, "--reference", TWOFACE, cwd=data_dir)
+    run_command("run_visualise.py", "--data_dir", data_dir, "--reference", TWOFACE, cwd=data_dir)
     assert plot.stat().st_mtime_ns != stale
     redrawn = cv2.imread(str(plot))
     assert redrawn is not None and redrawn.shape == image.shape

@@ -14,7 +14,7 @@ import pytest
 from syncnet.batch import driver
 from syncnet.errors import InputError
 from syncnet.io import storage
-from tests.helpers import REPO_ROOT, assert_refused, evaluation, make_clip, mounted_tmpfs, with_cell
+from tests.helpers import REPO_ROOT, assert_refused, evaluation, make_clip, mounted_tmpfs, run_command, with_cell
 
 
 def command(module, *args, cwd, env=None, timeout=300):
@@ -126,20 +126,18 @@ def small_clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", seconds=2)
 
 
-def _batch(*args, cwd, env=None, weights):
+def _batch(*args, cwd, weights):
     syncnet_model, s3fd_model = weights
-    return command("syncnet.batch", *args, "--initial_model", syncnet_model, "--s3fd_model", s3fd_model, "--device",
-                   "cpu", "--workers", "1", cwd=cwd, env=env)
+    return run_command("syncnet.batch", *args, "--initial_model", syncnet_model, "--s3fd_model", s3fd_model,
+                       "--device", "cpu", "--workers", "1", cwd=cwd, check=False)
 
 
 @pytest.mark.extras("s3")
 @pytest.mark.slow
 def test_an_unwritable_output_is_refused_before_the_first_video(small_clip, tmp_path, s3_server, syncnet_weights,
                                                                  s3fd_weights):
-    _, environment = s3_server
-    weights = (syncnet_weights, s3fd_weights)
-    missing = _batch(small_clip, "--data_dir", "s3://missing-bucket/runs", cwd=tmp_path, env=environment,
-                     weights=weights)
+    weights = (syncnet_weights, s3fd_weights)  # s3_server has set the environment to reach it
+    missing = _batch(small_clip, "--data_dir", "s3://missing-bucket/runs", cwd=tmp_path, weights=weights)
     assert_refused(missing, "--data_dir s3://missing-bucket/runs", "cannot write there", "NoSuchBucket")
     assert "started" not in missing.stderr, "no video ran"
 
@@ -148,11 +146,11 @@ def test_an_unwritable_output_is_refused_before_the_first_video(small_clip, tmp_
                         weights=weights)
         assert_refused(curate, f"--curate {read_only / 'kept'}", "cannot write there")
         assert "started" not in curate.stderr and not (tmp_path / "work" / "batch_state.jsonl").exists()
-        evaluate = command("syncnet.eval", small_clip, "--protocol", "wav2lip-lrs", "--out", read_only / "eval",
-                           "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
+        evaluate = run_command("syncnet.eval", small_clip, "--protocol", "wav2lip-lrs", "--out", read_only / "eval",
+                               "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path, check=False)
         assert_refused(evaluate, f"--out {read_only / 'eval'}", "cannot write there")
-        compare = command("syncnet.eval", "--compare", evaluation(tmp_path / "a"), tmp_path / "a", "--out",
-                          read_only / "cmp", cwd=tmp_path)
+        compare = run_command("syncnet.eval", "--compare", evaluation(tmp_path / "a"), tmp_path / "a", "--out",
+                              read_only / "cmp", cwd=tmp_path, check=False)
         assert_refused(compare, f"--out {read_only / 'cmp'}", "cannot write there")
 
 
@@ -160,11 +158,10 @@ def test_an_unwritable_output_is_refused_before_the_first_video(small_clip, tmp_
 @pytest.mark.slow
 def test_object_storage_inputs_a_bucket_line_fails_its_row_and_dotted_keys_compare(tmp_path, s3_server,
                                                                                   syncnet_weights, s3fd_weights):
-    client, environment = s3_server
+    client, _ = s3_server
     listing = tmp_path / "inputs.txt"
     listing.write_text("s3://videos/\ns3://videos/in/\n")
-    result = _batch(listing, "--data_dir", tmp_path / "work", cwd=tmp_path, env=environment,
-                    weights=(syncnet_weights, s3fd_weights))
+    result = _batch(listing, "--data_dir", tmp_path / "work", cwd=tmp_path, weights=(syncnet_weights, s3fd_weights))
     assert result.returncode == driver.EXIT_SOME_FAILED, result.stderr
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
     with open(tmp_path / "work" / "summary.csv", newline="") as handle:
@@ -175,8 +172,8 @@ def test_object_storage_inputs_a_bucket_line_fails_its_row_and_dotted_keys_compa
         folder = evaluation(tmp_path / side)
         for name in ("dataset.json", "per_video.csv"):
             client.upload_file(str(folder / name), "videos", f"runs/../eval-{side}/{name}")
-    compared = command("syncnet.eval", "--compare", "s3://videos/runs/../eval-a", "s3://videos/runs/../eval-b",
-                       cwd=tmp_path, env=environment)
+    compared = run_command("syncnet.eval", "--compare", "s3://videos/runs/../eval-a", "s3://videos/runs/../eval-b",
+                           cwd=tmp_path, check=False)
     assert compared.returncode == 0, compared.stderr
     assert "n=2 paired" in compared.stdout
 

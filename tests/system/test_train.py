@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from syncnet.synthetic import constant, make_face_clip
-from tests.helpers import run_script
+from tests.helpers import run_command
 
 
 HELD_OUT_SHIFTS = range(-10, 11)
@@ -22,8 +22,8 @@ def _held_out_clips(root):
 
 
 def _demo_offset(model, video, tmp_path):
-    result = run_script("demo_syncnet.py", "--videofile", video, "--initial_model", model, "--tmp_dir",
-                        tmp_path / "demo", "--device", "cpu", "--quiet", cwd=tmp_path)
+    result = run_command("demo_syncnet.py", "--videofile", video, "--initial_model", model, "--tmp_dir",
+                         tmp_path / "demo", "--device", "cpu", "--quiet", cwd=tmp_path)
     return int(re.search(r"AV offset:\s+(-?\d+)", result.stdout).group(1))
 
 

@@ -16,7 +16,7 @@ from syncnet.cli import eval as eval_command
 from syncnet.errors import InputError
 from syncnet.io import fileio
 from syncnet.options import BootstrapOptions, ModelOptions
-from tests.helpers import GOOD_ROWS, VIDEO_COLUMNS, evaluation, make_clip, with_cell
+from tests.helpers import GOOD_ROWS, VIDEO_COLUMNS, evaluation, with_cell
 
 
 def strict_json(text):
@@ -138,7 +138,7 @@ def test_bootstrap_options_have_documented_ranges(args, words, tmp_path, capsys)
     (["--data_dir", ""], ["--data_dir ''", "not empty"]),
 ])
 def test_engine_options_are_checked_like_every_typed_option(args, words, tmp_path, capsys):
-    make_clip(tmp_path / "clip.mp4", seconds=0.4)
+    (tmp_path / "clip.mp4").write_bytes(b"")  # refused before any video is read
     argv = [tmp_path / "clip.mp4", "--data_dir", tmp_path / "out", *args]
     message = refused_in_process(batch_command.main, argv, capsys)
     for word in words:
