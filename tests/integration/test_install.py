@@ -7,10 +7,12 @@ import sys
 
 import pytest
 
+from syncnet.runtime import extras
 from tests.helpers import PYPROJECT, REPO_ROOT
 
-# What a --help or `import syncnet` must not pay for (seconds each on a loaded machine).
-HEAVY = ("torch", "ray", "cv2", "pyarrow", "boto3")
+# What a --help or `import syncnet` must not pay for (seconds each on a loaded machine): the
+# networks' libraries and every extra's.
+HEAVY = ("torch", "cv2", *sorted({module for modules in extras.MODULES.values() for module in modules}))
 COMMANDS = sorted(PYPROJECT["project"]["scripts"].items())
 PROBE = """
 import json, sys, importlib, contextlib, io
