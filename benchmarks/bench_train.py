@@ -160,7 +160,7 @@ def main(argv=None):
             runs.append(synthetic_run(work, "bce"))
     for run in runs:
         print(format_convergence(convergence(run)))
-    print("2-process DDP vs 1 process: not measured here (tests/test_train_distributed.py runs torchrun for correctness, not speed)")
+    print("2-process DDP vs 1 process: not measured here (tests/system/test_train_distributed.py runs torchrun for correctness, not speed)")
     return 0
 
 

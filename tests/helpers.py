@@ -1,13 +1,22 @@
-"""What several test modules share: where the shared data is, how scripts are run, lavfi clips,
-and independent oracles of the reference's arithmetic.
+"""What several test modules share: where the shared data is, how commands are run, the docs'
+shell examples, lavfi clips, evaluation folders, and independent oracles of the reference's
+arithmetic and of the synthetic world's truth.
 
 The oracles restate SPEC.md with numpy and scipy (the reference's own tools), never with the
 project's code, so a test that compares against them can fail when the project is wrong.
 """
+import contextlib
+import csv
+import importlib
+import io
 import itertools
+import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +27,7 @@ from scipy.io import wavfile
 from syncnet.io import media
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # SYNCNET_TEST_DEVICE=cuda runs the golden demo, feature, S3FD and pipeline tests on the GPU.
 TEST_DEVICE = os.environ.get("SYNCNET_TEST_DEVICE", "cpu")
@@ -60,6 +70,71 @@ def run_script(script, *args, cwd, check=True, timeout=900, **popen):
     return result
 
 
+# Each command by the name the tests run it under, and the main(argv) it runs: the one place that
+# knows where a command's code lives.
+COMMANDS = {
+    "demo_syncnet.py": "syncnet.cli.demo:main",
+    "demo_feature.py": "syncnet.cli.feature:main",
+    "run_pipeline.py": "syncnet.cli.pipeline:main",
+    "run_syncnet.py": "syncnet.cli.score:main",
+    "run_visualise.py": "syncnet.cli.visualise:main",
+    "syncnet.batch": "syncnet.cli.batch:main",
+    "syncnet.eval": "syncnet.cli.eval:main",
+    "syncnet.train": "syncnet.cli.train:main",
+}
+
+
+def run_command(name, *args, cwd=None, check=True):
+    """Run the command `name` (a key of COMMANDS) in this process, as `python SCRIPT` or `python -m
+    MODULE` runs it in a fresh one (run_script, subprocess.run): its main() with that command line in
+    sys.argv (so its messages carry the name a user types), in the folder `cwd`. A
+    CompletedProcess: its exit status (SystemExit's code; an exception that escapes main() is status
+    1 with the traceback on stderr, as an interpreter reports it), and what it printed. With
+    `check`, it must succeed without a traceback."""
+    module, function = COMMANDS[name].split(":")
+    argv = [str(REPO_ROOT / name) if name.endswith(".py") else f"{name.replace('.', '/')}/__main__.py",
+            *map(str, args)]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(stdout))
+        stack.enter_context(contextlib.redirect_stderr(stderr))
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        saved_argv, sys.argv = sys.argv, argv
+        try:
+            returncode = getattr(importlib.import_module(module), function)() or 0
+        except SystemExit as stop:
+            returncode = stop.code or 0
+            if not isinstance(returncode, int):  # sys.exit("message"): printed, and status 1
+                print(returncode, file=sys.stderr)
+                returncode = 1
+        except Exception:
+            returncode = 1
+            traceback.print_exc()
+        finally:
+            sys.argv = saved_argv
+    result = subprocess.CompletedProcess(argv, returncode, stdout.getvalue(), stderr.getvalue())
+    if check:
+        assert result.returncode == 0, f"{name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        assert "Traceback" not in result.stderr
+    return result
+
+
+# The README and the docs' pages, and their ```bash blocks; a block right after the line
+# `<!-- docs-test: run -->` is marked to be run as written.
+DOC_PAGES = sorted([REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md")])
+_BASH_FENCE = re.compile(r"(?P<mark><!-- docs-test: run -->\n)?```bash\n(?P<body>.*?)^\s*```", re.S | re.M)
+
+
+def bash_blocks(marked_only=False):
+    """(page, block text) of every ```bash block, indented ones (in lists) too."""
+    for page in DOC_PAGES:
+        for match in _BASH_FENCE.finditer(page.read_text(encoding="utf-8")):
+            if match["mark"] or not marked_only:
+                body = "\n".join(line.strip() for line in match["body"].splitlines())
+                yield page.relative_to(REPO_ROOT), body
+
+
 def make_clip(path, seconds=2.0, fps=25, audio_rate=16000, channels=1, video=True, audio=True, size="224x224",
               extra=()):
     """A lavfi test pattern with a sine tone, through the project's ffmpeg."""
@@ -74,6 +149,40 @@ def make_clip(path, seconds=2.0, fps=25, audio_rate=16000, channels=1, video=Tru
         args += ["-c:a", "aac", "-ac", str(channels), "-ar", str(audio_rate)]
     media.run_ffmpeg([*args, *extra, str(path)], f"make the test clip {path}")
     return path
+
+
+# An evaluation folder as syncnet-eval writes one: dataset.json and per_video.csv.
+VIDEO_COLUMNS = ["video", "status", "reason", "n_tracks", "lse_d", "lse_c", "offset"]
+GOOD_ROWS = [["/x/v1.mp4", "scored", "", "1", "8.0", "2.0", "0"], ["/x/v2.mp4", "scored", "", "2", "7.0", "4.0", "1"]]
+
+
+def evaluation(folder, protocol="mocha", rows=GOOD_ROWS, header=VIDEO_COLUMNS, summary=None, raw=None):
+    """An evaluation folder as syncnet-eval writes one, or damaged as the case says."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dataset.json").write_text(summary if summary is not None else json.dumps({"protocol": protocol}))
+    if raw is not None:
+        (folder / "per_video.csv").write_bytes(raw)
+        return folder
+    with open(folder / "per_video.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return folder
+
+
+def with_cell(column, value, row=0):
+    """GOOD_ROWS with one cell changed."""
+    rows = [list(r) for r in GOOD_ROWS]
+    rows[row][VIDEO_COLUMNS.index(column)] = value
+    return rows
+
+
+def reference_mfcc(samples):
+    """The MFCC as the reference computed it: python_speech_features on the whole 16 kHz signal
+    at once, one column per 10 ms."""
+    import python_speech_features
+
+    return python_speech_features.mfcc(samples, media.SAMPLE_RATE).T.astype(np.float32)
 
 
 def reference_summary(dists, vshift=15):
@@ -126,6 +235,15 @@ def measured_lag(original, shifted):
     return int(np.argmax(correlation)) - (len(original) - 1)
 
 
+def lag_at(reference, moved, centre, rate, half_s=0.5):
+    """How many samples later `moved` carries what `reference` holds around `centre` (s)."""
+    lo, hi = int((centre - half_s) * rate), int((centre + half_s) * rate)
+    piece = reference[lo:hi].astype(float)
+    search = moved[lo - rate // 2:hi + rate // 2].astype(float)
+    correlation = signal.correlate(search, piece, mode="valid")
+    return int(np.argmax(correlation)) - rate // 2
+
+
 def assert_shifted_exactly(original, shifted, samples):
     assert shifted.shape == original.shape, "the copy keeps the original length"
     assert measured_lag(original, shifted) == samples
@@ -135,6 +253,73 @@ def assert_shifted_exactly(original, shifted, samples):
     else:
         np.testing.assert_array_equal(shifted[len(shifted) + samples:], 0)
         np.testing.assert_array_equal(shifted[:len(shifted) + samples], original[-samples:])
+
+
+# The synthetic world's truth read back from its decoded files with numpy only, no SyncNet: the
+# mouth opening (dark pixels) against the audio's loudness.
+MOUTH_DARK = 35  # the drawn mouth's inside is darker than this in every channel, and nothing else is
+
+
+def decoded_frames(path):
+    """Every frame of `path`, decoded, as one N x H x W x 3 array."""
+    from syncnet.io.frames import read_video
+
+    return np.stack(list(read_video(path)))
+
+
+def audio_loudness(path, tmp_path):
+    """RMS of the decoded audio over each 40 ms video frame."""
+    wav = tmp_path / "audio.wav"
+    media.extract_audio(path, wav)
+    _, samples = wavfile.read(wav)
+    frames = len(samples) // 640
+    return np.sqrt((samples[:frames * 640].astype(float).reshape(frames, 640) ** 2).mean(1))
+
+
+def mouth_area(frames):
+    """The drawn mouth's opening in each frame: its count of dark pixels."""
+    return (frames.max(axis=-1) < MOUTH_DARK).sum(axis=(1, 2)).astype(float)
+
+
+def best_lag(loudness, mouth, frames=None, lags=range(-15, 16)):
+    """The lag L maximising the correlation of loudness[n] with mouth[n + L] over frames n (a
+    range; default all those where both exist)."""
+    def corr(lag):
+        chosen = np.arange(len(loudness)) if frames is None else np.arange(*frames)
+        chosen = chosen[(chosen + lag >= 0) & (chosen + lag < len(mouth)) & (chosen < len(loudness))]
+        return np.corrcoef(loudness[chosen], mouth[chosen + lag])[0, 1]
+    scores = {lag: corr(lag) for lag in lags}
+    return max(scores, key=scores.get), scores
+
+
+# The trained test model (conftest's `trained_syncnet`): the synthetic world's training recipe, a
+# few minutes of CPU from scratch. Half the clips carry MP3-coded audio, as run_pipeline's crops
+# do. The truth tests' thresholds were set against this recipe's model: keep it as it is.
+TRAIN_CLIPS, TRAIN_SECONDS, VAL_CLIPS = 24, 4.0, 3
+TRAIN_ARGS = {"max_steps": 120, "batch_size": 16, "lr": 5e-4, "max_negative_shift": 15, "val_items": 6,
+              "val_every": 40}
+
+
+def make_synthetic_training_set(root, clips=TRAIN_CLIPS, seconds=TRAIN_SECONDS, val=VAL_CLIPS):
+    """In-sync synthetic face clips under root/train and root/val (seeds 1000+ and 2000+, never
+    the seeds the truth tests score); every other clip through the MP3 round trip."""
+    from syncnet.synthetic import make_face_clip
+
+    for index in range(clips):
+        make_face_clip(root / "train" / f"c{index:02d}.avi", seconds=seconds, seed=1000 + index, mp3=index % 2 == 1)
+    for index in range(val):
+        make_face_clip(root / "val" / f"v{index}.avi", seconds=3.0, seed=2000 + index, mp3=index % 2 == 1)
+    return root / "train", root / "val"
+
+
+def train_test_model(folder):
+    """The recipe run into `folder`: the clips under folder/train and folder/val, the training run
+    (the model, train.json, metrics.csv, curves.png) under folder/run. What the run returns."""
+    from syncnet.train.loop import train
+    from syncnet.train.options import TrainOptions
+
+    train_dir, val_dir = make_synthetic_training_set(Path(folder))
+    return train([train_dir], Path(folder) / "run", TrainOptions(**TRAIN_ARGS), val=[val_dir], device="cpu")
 
 
 class mounted_tmpfs:

@@ -36,7 +36,7 @@ def draw_faces(image, faces):
     """Each face's box, coloured by its confidence (red 0 to green 10+), with its label.
 
     As the reference draws them: the label's baseline on the box's top edge (the golden frames
-    of tests/test_pipeline.py hold that placement to 3 levels, which moving the text by even a
+    of tests/integration/test_pipeline.py hold that placement to 3 levels, which moving the text by even a
     few pixels exceeds). Where the reference would draw off the frame, the box is clipped to it
     (its edges stay visible) and the label is kept inside: just below the box's top edge when
     there is no room above it, and shifted left from the frame's right border.

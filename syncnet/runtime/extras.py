@@ -15,7 +15,7 @@ from syncnet.errors import InputError
 log = logging.getLogger("syncnet")
 
 # Each extra's requirements, as pyproject.toml's [project.optional-dependencies] lists them
-# (tests/test_install.py keeps the two in step), and the modules that tell it is installed.
+# (tests/unit/test_install.py keeps the two in step), and the modules that tell it is installed.
 EXTRAS = {
     "ray": ("ray[train]>=2.60,<3",),
     "s3": ("boto3>=1.34",),

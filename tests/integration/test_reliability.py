@@ -1,8 +1,9 @@
 """No run destroys or fakes data; interrupted and concurrent runs stay safe; real-world files score.
 
-Every case is a real subprocess of a script, interrupted with real signals at a point the test
-controls (a log line, not a sleep). Each asserts the exit status, the one line, and what is on
-disk afterwards.
+A run that is interrupted, killed, measured or raced against is a real subprocess of a script,
+interrupted with real signals at a point the test controls (a log line, not a sleep); the other
+runs call the script's main() in this process (run_command). Each asserts the exit status, the
+one line, and what is on disk afterwards.
 """
 import hashlib
 import json
@@ -15,8 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import (REPO_ROOT, assert_refused, make_clip, mounted_tmpfs, need, run_script,
-                           wait_for_line)
+from tests.helpers import REPO_ROOT, assert_refused, make_clip, mounted_tmpfs, need, run_command, wait_for_line
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +58,8 @@ FACE_OPTIONS = ["--facedet_conf", "0.5", "--min_track", "30", "--min_face_size",
 
 
 def pipeline(video, data_dir, s3fd, *extra, reference="r", check=False):
-    return run_script("run_pipeline.py", "--videofile", video, "--data_dir", data_dir, "--reference", reference,
-                      "--s3fd_model", s3fd, "--device", "cpu", *extra, cwd=data_dir.parent, check=check)
+    return run_command("run_pipeline.py", "--videofile", video, "--data_dir", data_dir, "--reference", reference,
+                       "--s3fd_model", s3fd, "--device", "cpu", *extra, cwd=data_dir.parent, check=check)
 
 
 # ----------------------------------------------------------------- 1. inputs it was told to reuse
@@ -114,16 +114,16 @@ def test_a_full_disk_fails_in_one_line_and_leaves_nothing(clips, tmp_path, s3fd_
 def test_visualise_on_a_full_disk_leaves_no_short_video(spare, clips, tmp_path, s3fd_weights, syncnet_weights):
     data_dir = tmp_path / "work"
     pipeline(clips["faces_short_audio"], data_dir, s3fd_weights, *FACE_OPTIONS, check=True)
-    run_script("run_syncnet.py", "--data_dir", data_dir, "--reference", "r", "--initial_model", syncnet_weights,
-               "--device", "cpu", cwd=tmp_path)
+    run_command("run_syncnet.py", "--data_dir", data_dir, "--reference", "r", "--initial_model", syncnet_weights,
+                "--device", "cpu", cwd=tmp_path)
     avi = data_dir / "pyavi" / "r"
     saved = {p.name: p.read_bytes() for p in avi.iterdir()}
     room = sum(len(data) for data in saved.values()) + spare
     with mounted_tmpfs(avi, size=str(room)):
         for name, data in saved.items():
             (avi / name).write_bytes(data)
-        result = run_script("run_visualise.py", "--data_dir", data_dir, "--reference", "r", cwd=tmp_path,
-                            check=False)
+        result = run_command("run_visualise.py", "--data_dir", data_dir, "--reference", "r", cwd=tmp_path,
+                             check=False)
         assert_refused(result)
         assert "disk is full" in result.stderr.splitlines()[-1] or "were written" in result.stderr
         assert sorted(visible(avi)) == sorted(name for name in saved if not name.startswith(".")), \
@@ -140,7 +140,7 @@ def test_run_syncnet_refuses_an_unfinished_or_running_pipeline(clips, tmp_path, 
                     "--s3fd_model", s3fd_weights, "--facedet_scale", "1", "--device", "cpu", cwd=tmp_path)
     try:
         wait_for_line(process.stderr, "detecting faces")
-        running = run_script("run_syncnet.py", *score, cwd=tmp_path, check=False)
+        running = run_command("run_syncnet.py", *score, cwd=tmp_path, check=False)
         message = assert_refused(running, "in use by another run", f"pid {process.pid}", "run_pipeline.py")
         second = pipeline(clips["short"], data_dir, s3fd_weights)
         assert_refused(second, "in use by another run", f"pid {process.pid}")
@@ -149,14 +149,14 @@ def test_run_syncnet_refuses_an_unfinished_or_running_pipeline(clips, tmp_path, 
     finally:
         process.kill()
     assert "holder unknown" not in message
-    unfinished = run_script("run_syncnet.py", *score, cwd=tmp_path, check=False)
+    unfinished = run_command("run_syncnet.py", *score, cwd=tmp_path, check=False)
     assert_refused(unfinished, "no completed run_pipeline.py run")
     assert not (data_dir / "pywork" / "r" / "offsets.json").exists()
 
     pipeline(clips["short"], data_dir, s3fd_weights, check=True)  # the stale lock does not block
     for kind in ("pyavi", "pyframes", "pycrop", "pywork"):
         assert visible(data_dir / kind) == ["r"], (kind, "abandoned staging folders are cleaned up")
-    run_script("run_syncnet.py", *score, cwd=tmp_path)
+    run_command("run_syncnet.py", *score, cwd=tmp_path)
 
 
 def test_two_runs_on_one_reference_one_is_refused(clips, tmp_path, s3fd_weights):
@@ -182,8 +182,8 @@ def test_a_users_folder_is_never_deleted(clips, tmp_path, s3fd_weights, syncnet_
     mine = tmp_path / "demo"
     mine.mkdir()
     (mine / "thesis.txt").write_text("precious")
-    demo = run_script("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", tmp_path,
-                      "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path, check=False)
+    demo = run_command("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", tmp_path,
+                       "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path, check=False)
     assert_refused(demo, str(mine), "not made by SyncNet")
     assert (mine / "thesis.txt").read_text() == "precious"
 
@@ -196,10 +196,10 @@ def test_a_users_folder_is_never_deleted(clips, tmp_path, s3fd_weights, syncnet_
 
     (theirs / "notes.txt").unlink()  # an empty folder is adopted
     pipeline(clips["short"], data_dir, s3fd_weights, check=True)
-    run_script("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", data_dir / "pytmp",
-               "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
-    run_script("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", data_dir / "pytmp",
-               "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)  # its own folder: cleared
+    run_command("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", data_dir / "pytmp",
+                "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
+    run_command("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", data_dir / "pytmp",
+                "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)  # its own folder: cleared
 
 
 # ----------------------------------------------------------------- 6. audio shorter than video
@@ -208,9 +208,9 @@ def test_a_users_folder_is_never_deleted(clips, tmp_path, s3fd_weights, syncnet_
 def test_audio_shorter_than_video_scores_and_draws(clips, tmp_path, s3fd_weights, syncnet_weights):
     data_dir = tmp_path / "work"
     pipeline(clips["faces_short_audio"], data_dir, s3fd_weights, *FACE_OPTIONS, check=True)
-    run_script("run_syncnet.py", "--data_dir", data_dir, "--reference", "r", "--initial_model", syncnet_weights,
-               "--device", "cpu", cwd=tmp_path)
-    run_script("run_visualise.py", "--data_dir", data_dir, "--reference", "r", cwd=tmp_path)
+    run_command("run_syncnet.py", "--data_dir", data_dir, "--reference", "r", "--initial_model", syncnet_weights,
+                "--device", "cpu", cwd=tmp_path)
+    run_command("run_visualise.py", "--data_dir", data_dir, "--reference", "r", cwd=tmp_path)
     work = data_dir / "pywork" / "r"
     speakers = json.loads((work / "speakers.json").read_text())
     tracks = json.loads((work / "offsets.json").read_text())["tracks"]
@@ -258,8 +258,8 @@ def test_audio_is_aligned_to_the_video(delay, tmp_path, s3fd_weights, syncnet_we
     aligned, shifted = _click_clip(tmp_path / "aligned.mkv", 0), _click_clip(tmp_path / "shifted.mkv", delay)
     clicks, frames = {}, {}
     for name, clip in (("aligned", aligned), ("shifted", shifted)):
-        demo = run_script("demo_syncnet.py", "--videofile", clip, "--tmp_dir", tmp_path / name,
-                          "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
+        demo = run_command("demo_syncnet.py", "--videofile", clip, "--tmp_dir", tmp_path / name,
+                           "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
         if name == "shifted":
             way = "after" if delay > 0 else "before"
             assert f"its audio starts {abs(delay):.3f} s {way} its video" in demo.stderr, demo.stderr
@@ -289,13 +289,12 @@ def test_audio_is_aligned_to_the_video(delay, tmp_path, s3fd_weights, syncnet_we
     (["--vshift", "1000"], ["--vshift 1000", "45 windows", "44"]),
 ])
 def test_bad_scoring_options_are_refused(args, words, clips, tmp_path, syncnet_weights):
-    demo = run_script("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", tmp_path / "tmp",
-                      "--initial_model", syncnet_weights, "--device", "cpu", *args, cwd=tmp_path, check=False)
+    demo = run_command("demo_syncnet.py", "--videofile", clips["short"], "--tmp_dir", tmp_path / "tmp",
+                       "--initial_model", syncnet_weights, "--device", "cpu", *args, cwd=tmp_path, check=False)
     assert_refused(demo, *words)
     if args[1].startswith("-") or args[1] == "0":
-        batch = subprocess.run([sys.executable, "-m", "syncnet.batch", str(clips["short"]), "--data_dir",
-                                str(tmp_path / "batch"), *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                               timeout=300)
+        batch = run_command("syncnet.batch", clips["short"], "--data_dir", tmp_path / "batch", *args, cwd=REPO_ROOT,
+                            check=False)
         assert_refused(batch, *words)
         assert not (tmp_path / "batch").exists()
 
@@ -342,14 +341,14 @@ def test_messages_for_broken_files(tmp_path, syncnet_weights, s3fd_weights, clip
     data_only.write_bytes(timecode.read_bytes().replace(b"vide", b"xxxx").replace(b"mp4v", b"xxxx"))
     for video, words in ((zero, ["zero.avi", "no frame ffmpeg can decode"]),
                          (data_only, ["data_only.mp4", "only data streams"])):
-        demo = run_script("demo_syncnet.py", "--videofile", video, "--tmp_dir", tmp_path / "tmp",
-                          "--initial_model", syncnet_weights, cwd=tmp_path, check=False)
+        demo = run_command("demo_syncnet.py", "--videofile", video, "--tmp_dir", tmp_path / "tmp",
+                           "--initial_model", syncnet_weights, cwd=tmp_path, check=False)
         assert_refused(demo, *words)
         assert_refused(pipeline(video, tmp_path / "work", s3fd_weights), *words)
 
     with mounted_tmpfs(tmp_path / "full", size="40k"):
-        result = run_script("demo_syncnet.py", "--videofile", clips["long"], "--tmp_dir", tmp_path / "full",
-                            "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path, check=False)
+        result = run_command("demo_syncnet.py", "--videofile", clips["long"], "--tmp_dir", tmp_path / "full",
+                             "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path, check=False)
         assert_refused(result, "disk is full")
         assert visible(tmp_path / "full") == [], "the partial frames are removed, so the disk is usable again"
 
@@ -446,19 +445,6 @@ def test_sigterm_records_what_finished_and_removes_what_did_not(workers, batch_c
     assert all(name in summary for name in recorded)
 
 
-def test_a_cut_state_line_does_not_eat_the_next_record(tmp_path):
-    from syncnet.batch.state import STATE_FILE, append_state, read_state
-
-    state = tmp_path / STATE_FILE
-    first = {"video": "/v/a.mp4", "size": 1, "mtime_ns": 2, "status": "ok"}
-    append_state(state, first)
-    with open(state, "a") as handle:
-        handle.write('{"video": "/v/b.mp4", "si')  # a run killed while writing
-    second = {"video": "/v/c.mp4", "size": 3, "mtime_ns": 4, "status": "failed"}
-    append_state(state, second)
-    assert read_state(state) == {("/v/a.mp4", 1, 2): first, ("/v/c.mp4", 3, 4): second}
-
-
 def test_inputs_one_file_one_video_and_bad_lines_become_failed_rows(batch_clips, tmp_path, syncnet_weights,
                                                                     s3fd_weights, monkeypatch):
     from syncnet.batch.driver import EXIT_SOME_FAILED
@@ -480,9 +466,9 @@ def test_inputs_one_file_one_video_and_bad_lines_become_failed_rows(batch_clips,
     videos = collect_videos([str(listing)])
     assert videos == [str(tree / "a.mp4"), str(tmp_path / "bad\x00name.mp4"),
                       os.fsdecode(str(tmp_path / "caf").encode() + b"\xe9.mp4"), str(tmp_path / "take#2.mp4")]
-    process = _batch([listing], tmp_path / "work", (syncnet_weights, s3fd_weights), "--workers", "1", cwd=tmp_path)
-    _, stderr = process.communicate(timeout=600)
-    assert process.returncode == EXIT_SOME_FAILED, stderr
+    result = run_command("syncnet.batch", listing, "--data_dir", tmp_path / "work", "--initial_model", syncnet_weights,
+                         "--s3fd_model", s3fd_weights, "--device", "cpu", "--workers", "1", cwd=tmp_path, check=False)
+    assert result.returncode == EXIT_SOME_FAILED, result.stderr
     rows = [json.loads(line) for line in (tmp_path / "work" / "batch_state.jsonl").read_text().splitlines()]
     assert [row["status"] for row in rows] == ["ok", "failed", "failed", "failed"]
     assert "NUL byte" in rows[1]["error"] and "not found" in rows[2]["error"] and "take#2.mp4" in rows[3]["error"]

@@ -1,6 +1,5 @@
 """The scoring audio, read a span at a time: MonoWav and StreamedMfcc equal whole-file reads exactly."""
 import numpy as np
-import python_speech_features
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,12 +7,8 @@ from scipy.io import wavfile
 
 from syncnet.io import media
 from syncnet.errors import MediaError
-from syncnet.scoring.distances import StreamedMfcc, mfcc_frame_count, window_columns
-
-
-def mfcc(samples):
-    """The oracle: python_speech_features on the whole signal at once, as the reference did."""
-    return python_speech_features.mfcc(samples, media.SAMPLE_RATE).T.astype(np.float32)
+from syncnet.scoring.distances import StreamedMfcc, mfcc_frame_count
+from tests.helpers import reference_mfcc
 
 
 def write_wav(path, samples, rate=16000):
@@ -36,20 +31,6 @@ def test_mono_wav_reads_spans_as_scipy_does(tmp_path):
         assert wav.read(17000, 18000).size == 0
 
 
-def test_mono_wav_reads_what_extract_audio_writes(tmp_path):
-    clip = tmp_path / "tone.avi"
-    media.run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1",
-                      "-f", "lavfi", "-i", "color=size=64x64:rate=25:duration=1",
-                      "-c:a", "pcm_s16le", str(clip)], "make a test clip")
-    wav_path = tmp_path / "audio.wav"
-    media.extract_audio(clip, wav_path)
-    rate, expected = wavfile.read(wav_path)
-    with media.MonoWav(wav_path) as wav:
-        assert wav.rate == rate == media.SAMPLE_RATE
-        np.testing.assert_array_equal(wav.read(0, wav.n_samples), expected)
-    assert abs(len(expected) - media.SAMPLE_RATE) <= 640
-
-
 def test_mono_wav_refuses_stereo_and_junk(tmp_path):
     stereo = write_wav(tmp_path / "stereo.wav", np.zeros((100, 2), dtype=np.int16))
     with pytest.raises(MediaError, match="16-bit mono"):
@@ -68,7 +49,7 @@ def streamed(samples):
 @given(st.integers(1, 20000), st.integers(1, 40), st.integers(1, 50), st.integers(0, 2**32 - 1))
 def test_streamed_mfcc_equals_the_whole_signal(n_samples, span, block, seed):
     samples = np.random.default_rng(seed).integers(-32768, 32767, n_samples, dtype=np.int16)
-    whole = mfcc(samples)
+    whole = reference_mfcc(samples)
     coefficients = streamed(samples)
     coefficients.BLOCK_COLUMNS = block  # small blocks, so that spans cross block boundaries
     assert coefficients.n_columns == whole.shape[1] == mfcc_frame_count(n_samples)
@@ -79,18 +60,6 @@ def test_streamed_mfcc_equals_the_whole_signal(n_samples, span, block, seed):
         np.testing.assert_array_equal(coefficients.columns(start, stop), whole[:, start:stop])
     # Going back to the start recomputes it.
     np.testing.assert_array_equal(coefficients.columns(0, 1), whole[:, :1])
-
-
-def test_streamed_mfcc_on_the_demo_clip_in_scoring_batches(clip, tmp_path):
-    wav_path = tmp_path / "audio.wav"
-    media.extract_audio(clip("example.avi"), wav_path)
-    with media.MonoWav(wav_path) as wav:
-        whole = mfcc(wav.read(0, wav.n_samples))
-        coefficients = StreamedMfcc(wav.read, wav.n_samples)
-        n_windows = wav.n_samples // 640 - 5
-        for first in range(0, n_windows, 20):
-            start, stop = window_columns(first, min(20, n_windows - first))
-            np.testing.assert_array_equal(coefficients.columns(start, stop), whole[:, start:stop])
 
 
 def test_streamed_mfcc_refuses_columns_past_the_end():

@@ -1,5 +1,6 @@
 """syncnet-train as a user runs it: bad input gets one line and a non-zero exit with nothing
-lost; an interrupted run keeps its checkpoint and --resume continues it. Subprocesses, bounded."""
+lost; an interrupted run keeps its checkpoint and --resume continues it. The interrupted run is a
+subprocess, bounded; the others run in this process (run_command)."""
 import json
 import signal
 import subprocess
@@ -10,15 +11,14 @@ import pytest
 import torch
 
 from syncnet.synthetic import make_face_clip
-from tests.helpers import REPO_ROOT, assert_refused
+from tests.helpers import REPO_ROOT, assert_refused, run_command
 
 pytestmark = pytest.mark.slow
 QUICK = ["--batch_size", "2", "--val_share", "0", "--device", "cpu", "--quiet"]
 
 
-def _train(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "syncnet.train", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+def _train(*args):
+    return run_command("syncnet.train", *args, cwd=REPO_ROOT, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -4,41 +4,9 @@ offset, silences are silent and still, boxes hold the drawn mouths, and only the
 mouth follows the audio. No SyncNet is involved."""
 import numpy as np
 import pytest
-from scipy.io import wavfile
 
-from syncnet.io import media
-from syncnet.io.frames import read_video
 from syncnet.synthetic import constant, jump, linear, make_face_clip, make_scene_clip
-
-DARK = 35  # the drawn mouth's inside is darker than this in every channel, and nothing else is
-
-
-def _frames(path):
-    return np.stack(list(read_video(path)))
-
-
-def _loudness(path, tmp_path):
-    """RMS of the decoded audio over each 40 ms video frame."""
-    wav = tmp_path / "audio.wav"
-    media.extract_audio(path, wav)
-    _, samples = wavfile.read(wav)
-    frames = len(samples) // 640
-    return np.sqrt((samples[:frames * 640].astype(float).reshape(frames, 640) ** 2).mean(1))
-
-
-def _mouth_area(frames):
-    return (frames.max(axis=-1) < DARK).sum(axis=(1, 2)).astype(float)
-
-
-def _best_lag(loudness, mouth, frames=None, lags=range(-15, 16)):
-    """The lag L maximising the correlation of loudness[n] with mouth[n + L] over frames n (a
-    range; default all those where both exist)."""
-    def corr(lag):
-        chosen = np.arange(len(loudness)) if frames is None else np.arange(*frames)
-        chosen = chosen[(chosen + lag >= 0) & (chosen + lag < len(mouth)) & (chosen < len(loudness))]
-        return np.corrcoef(loudness[chosen], mouth[chosen + lag])[0, 1]
-    scores = {lag: corr(lag) for lag in lags}
-    return max(scores, key=scores.get), scores
+from tests.helpers import MOUTH_DARK, audio_loudness, best_lag, decoded_frames, mouth_area
 
 
 @pytest.mark.parametrize("offset, mp3, seed", [(6, False, 4), (-9, True, 5),
@@ -46,46 +14,46 @@ def _best_lag(loudness, mouth, frames=None, lags=range(-15, 16)):
                                                pytest.param(3, True, 6, marks=pytest.mark.slow)])
 def test_loudness_and_mouth_peak_at_the_stated_offset(tmp_path, offset, mp3, seed):
     truth = make_face_clip(tmp_path / "clip.avi", seconds=4.0, seed=seed, offset=constant(offset), mp3=mp3)
-    frames = _frames(truth.path)
+    frames = decoded_frames(truth.path)
     assert frames.shape == (100, 224, 224, 3)
-    lag, scores = _best_lag(_loudness(truth.path, tmp_path), _mouth_area(frames))
+    lag, scores = best_lag(audio_loudness(truth.path, tmp_path), mouth_area(frames))
     assert lag == offset, scores
     assert scores[lag] > 0.6
 
 
 def test_the_oracle_can_fail_a_wrong_offset(tmp_path):
     truth = make_face_clip(tmp_path / "clip.avi", seed=7, offset=constant(4))
-    lag, _ = _best_lag(_loudness(truth.path, tmp_path), _mouth_area(_frames(truth.path)))
+    lag, _ = best_lag(audio_loudness(truth.path, tmp_path), mouth_area(decoded_frames(truth.path)))
     assert lag != 0 and lag == truth.offset_at(1.0)
 
 
 @pytest.mark.slow
 def test_a_jump_and_a_drift_are_where_the_profile_says(tmp_path):
     edit = make_face_clip(tmp_path / "jump.avi", seconds=8.0, seed=8, offset=jump(-5, 7, at_s=4.0))
-    loudness, mouth = _loudness(edit.path, tmp_path), _mouth_area(_frames(edit.path))
-    assert _best_lag(loudness, mouth, (0, 90))[0] == -5
-    assert _best_lag(loudness, mouth, (110, 200))[0] == 7
+    loudness, mouth = audio_loudness(edit.path, tmp_path), mouth_area(decoded_frames(edit.path))
+    assert best_lag(loudness, mouth, (0, 90))[0] == -5
+    assert best_lag(loudness, mouth, (110, 200))[0] == 7
     assert (edit.offset_at(3.9), edit.offset_at(4.0)) == (-5, 7)
 
     drift = make_face_clip(tmp_path / "drift.avi", seconds=8.0, seed=9, offset=linear(-6, 6))
-    loudness, mouth = _loudness(drift.path, tmp_path), _mouth_area(_frames(drift.path))
-    found = [_best_lag(loudness, mouth, (start, start + 50))[0] for start in range(0, 200, 50)]
+    loudness, mouth = audio_loudness(drift.path, tmp_path), mouth_area(decoded_frames(drift.path))
+    found = [best_lag(loudness, mouth, (start, start + 50))[0] for start in range(0, 200, 50)]
     stated = [drift.offset_at((start + 25) / 25) for start in range(0, 200, 50)]
     assert np.abs(np.subtract(found, stated)).max() <= 1 and found == sorted(found), (found, stated)
 
 
 def test_silences_are_silent_and_still(tmp_path):
     truth = make_face_clip(tmp_path / "clip.avi", seconds=5.0, seed=10, silences=((1.0, 2.5),))
-    loudness, mouth = _loudness(truth.path, tmp_path), _mouth_area(_frames(truth.path))
+    loudness, mouth = audio_loudness(truth.path, tmp_path), mouth_area(decoded_frames(truth.path))
     quiet, speaking = slice(27, 60), np.r_[0:23, 65:125]
     assert mouth[quiet].max() == 0 and mouth[speaking].max() > 100
     assert loudness[quiet].max() < 0.15 * np.percentile(loudness[speaking], 90)
 
 
 def test_clips_are_deterministic_and_vary_with_the_seed(tmp_path):
-    first = _frames(make_face_clip(tmp_path / "a.avi", seconds=1.0, seed=11).path)
-    again = _frames(make_face_clip(tmp_path / "b.avi", seconds=1.0, seed=11).path)
-    other = _frames(make_face_clip(tmp_path / "c.avi", seconds=1.0, seed=12).path)
+    first = decoded_frames(make_face_clip(tmp_path / "a.avi", seconds=1.0, seed=11).path)
+    again = decoded_frames(make_face_clip(tmp_path / "b.avi", seconds=1.0, seed=11).path)
+    other = decoded_frames(make_face_clip(tmp_path / "c.avi", seconds=1.0, seed=12).path)
     assert np.array_equal(first, again)
     assert np.abs(first.astype(int) - other.astype(int)).mean() > 10
 
@@ -94,11 +62,11 @@ def test_clips_are_deterministic_and_vary_with_the_seed(tmp_path):
 def test_scene_boxes_hold_the_mouths_only_the_speaker_follows_the_audio_and_the_cut_shows(tmp_path):
     truth = make_scene_clip(tmp_path / "scene.avi", seconds=6.0, seed=13, speaker=1, offset=constant(2),
                             scene_cut_s=3.0)
-    frames = _frames(truth.path)
+    frames = decoded_frames(truth.path)
     assert len(truth.faces) == len(frames) == 150
     assert all(len(entries) == 2 and [e["frame"] for e in entries] == [i, i]
                for i, entries in enumerate(truth.faces))
-    dark = frames.max(axis=-1) < DARK
+    dark = frames.max(axis=-1) < MOUTH_DARK
     inside = np.zeros_like(dark)
     areas = np.zeros((len(frames), 2))
     for index, entries in enumerate(truth.faces):
@@ -108,10 +76,10 @@ def test_scene_boxes_hold_the_mouths_only_the_speaker_follows_the_audio_and_the_
             inside[index, y1:y2, x1:x2] = True
             areas[index, side] = dark[index, y1:y2, x1:x2].sum()
     assert dark.sum() > 1000 and not (dark & ~inside).any()
-    loudness = _loudness(truth.path, tmp_path)
-    lag, scores = _best_lag(loudness, areas[:, 1])
+    loudness = audio_loudness(truth.path, tmp_path)
+    lag, scores = best_lag(loudness, areas[:, 1])
     assert lag == 2 and scores[lag] > 0.6
-    assert max(_best_lag(loudness, areas[:, 0])[1].values()) < 0.4
+    assert max(best_lag(loudness, areas[:, 0])[1].values()) < 0.4
     # the cut: the picture and the boxes change at frame 75, and only there
     change = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
     assert int(np.argmax(change)) == 74 and change[74] > 5 * np.median(change)

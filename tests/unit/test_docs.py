@@ -2,41 +2,24 @@
 
 Every command line of every ```bash block is parsed by that command's own argument parser, so an
 example that names an option the command no longer has, or a command that does not exist,
-fails. The blocks marked `<!-- docs-test: run -->` are run as written, from the checkout.
+fails, and every local link leads to a file. (The blocks marked `<!-- docs-test: run -->` are run
+as written: integration/test_docs.py.)
 """
 import importlib
-import os
 import re
 import shlex
-import subprocess
-import sys
-import tomllib
 
 import pytest
 
-from tests.helpers import REPO_ROOT, need, shared_dir
+from tests.helpers import DOC_PAGES, PYPROJECT, REPO_ROOT, bash_blocks
 
-PAGES = sorted([REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md")])
-RUN_MARK = "<!-- docs-test: run -->"
-FENCE = re.compile(r"(?P<mark><!-- docs-test: run -->\n)?```bash\n(?P<body>.*?)^\s*```", re.S | re.M)
-
-SCRIPTS = {name: target.split(":")[0] for name, target in
-           tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"].items()}
+SCRIPTS = {name: target.split(":")[0] for name, target in PYPROJECT["project"]["scripts"].items()}
 # The reference's scripts, each a shim that runs one command module: demo_syncnet.py -> syncnet.cli.demo.
 MODULE_OF_SCRIPT = {path.name: match[1] for path in REPO_ROOT.glob("*.py")
                     if (match := re.search(r"^from (syncnet\.cli\.\w+) import main$", path.read_text(), re.M))}
 PARSERS = {**SCRIPTS, **MODULE_OF_SCRIPT, "benchmarks/bench.py": "benchmarks.bench",
            "syncnet.batch": "syncnet.cli.batch", "syncnet.eval": "syncnet.cli.eval",
            **{script[:-3]: module for script, module in MODULE_OF_SCRIPT.items()}}
-
-
-def bash_blocks(marked_only=False):
-    """(page, block text) of every ```bash block, indented ones (in lists) too."""
-    for page in PAGES:
-        for match in FENCE.finditer(page.read_text(encoding="utf-8")):
-            if match["mark"] or not marked_only:
-                body = "\n".join(line.strip() for line in match["body"].splitlines())
-                yield page.relative_to(REPO_ROOT), body
 
 
 def commands(block):
@@ -95,7 +78,7 @@ def test_every_example_parses_with_its_commands_own_options(page, command):
 
 def test_local_links_of_the_readme_and_the_docs_exist():
     broken = []
-    for page in PAGES:
+    for page in DOC_PAGES:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
             path = (page.parent / target).resolve()
             if not path.exists():
@@ -103,21 +86,3 @@ def test_local_links_of_the_readme_and_the_docs_exist():
     assert not broken
 
 
-RUNNABLE = list(bash_blocks(marked_only=True))
-
-
-def test_some_examples_are_run():
-    assert RUNNABLE
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("page, block", RUNNABLE, ids=[str(page) for page, _ in RUNNABLE])
-def test_marked_examples_run_as_written(page, block):
-    """From the checkout; `../shared` in an example is the shared folder, wherever it is."""
-    shared = need(shared_dir())
-    (REPO_ROOT / "data" / "work").mkdir(parents=True, exist_ok=True)
-    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("../shared", str(shared))],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PATH": path, "PYTHONPATH": str(REPO_ROOT)})
-    assert result.returncode == 0 and "Traceback" not in result.stderr, f"{page}:\n{block}\n{result.stderr[-2000:]}"

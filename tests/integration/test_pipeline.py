@@ -10,7 +10,7 @@ import pytest
 
 from syncnet.pipeline.cropping import crop_face
 from syncnet.io.frames import read_video
-from tests.helpers import TEST_DEVICE, need, reference_summary, run_script
+from tests.helpers import TEST_DEVICE, need, reference_summary, run_command
 from tests.helpers import TWOFACE as REFERENCE
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
@@ -136,8 +136,8 @@ def test_real_detection_end_to_end(tmp_path, shared_dir, s3fd_weights, syncnet_w
                 "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(video)], "make the still clip")
     data_dir = tmp_path / "work"
     common = ["--data_dir", data_dir, "--reference", "still", "--videofile", video]
-    run_script("run_pipeline.py", *common, "--s3fd_model", s3fd_weights, "--facedet_conf", "0.5",
-               "--min_track", "30", "--min_face_size", "20", "--device", TEST_DEVICE, cwd=tmp_path)
+    run_command("run_pipeline.py", *common, "--s3fd_model", s3fd_weights, "--facedet_conf", "0.5",
+                "--min_track", "30", "--min_face_size", "20", "--device", TEST_DEVICE, cwd=tmp_path)
 
     faces = _load_from(data_dir, "still", "faces.pckl")
     frame_paths = sorted(glob.glob(str(data_dir / "pyframes" / "still" / "*.jpg")))
@@ -153,8 +153,8 @@ def test_real_detection_end_to_end(tmp_path, shared_dir, s3fd_weights, syncnet_w
     tracks = _load_from(data_dir, "still", "tracks.pckl")
     assert tracks, "a still frame's boxes overlap perfectly from frame to frame"
     assert len(glob.glob(str(data_dir / "pycrop" / "still" / "0*.avi"))) == len(tracks)
-    run_script("run_syncnet.py", "--data_dir", data_dir, "--reference", "still",
-               "--initial_model", syncnet_weights, "--device", TEST_DEVICE, cwd=tmp_path)
+    run_command("run_syncnet.py", "--data_dir", data_dir, "--reference", "still",
+                "--initial_model", syncnet_weights, "--device", TEST_DEVICE, cwd=tmp_path)
     assert len(_load_from(data_dir, "still", "activesd.pckl")) == len(tracks)
 
 

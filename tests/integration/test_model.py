@@ -1,28 +1,16 @@
-"""The network's state-dict layout, safe weight loading, and the scoring arithmetic."""
+"""Weight files: the official layout round trips, bad files give one line, a model of one's own is
+checked for layout, and the folded inference form equals the official modules. (The layout and
+the scoring arithmetic on random tensors: unit/test_model.py.)"""
 import hashlib
-import json
 import os
 import pickle
-import subprocess
-import sys
 
-import numpy as np
 import pytest
 import torch
 
 from SyncNetInstance import SyncNetInstance
 from SyncNetModel import S
 from syncnet.errors import WeightsError
-from syncnet.scoring.distances import ShiftedDistances, audio_batch, lip_batches, summarise, window_columns
-
-
-def test_layout_matches_official(shared_dir):
-    layout = json.loads((shared_dir / "fixtures" / "state_dict_layout.json").read_text())["syncnet"]
-    state = S().state_dict()
-    assert [key for key, _, _ in layout] == list(state)
-    for key, shape, dtype in layout:
-        assert list(state[key].shape) == shape, key
-        assert str(state[key].dtype) == f"torch.{dtype}", key
 
 
 def test_official_layout_round_trips(syncnet_weights, tmp_path):
@@ -52,17 +40,14 @@ class _Payload:
         return (os.system, ("touch PWNED",))
 
 
-def test_bad_weight_files_give_one_line(syncnet_weights, shared_dir, tmp_path, monkeypatch):
+def test_bad_weight_files_give_one_line(syncnet_weights, s3fd_weights, tmp_path, monkeypatch):
     assert "not found" in _load_error(tmp_path / "missing.model")
 
     truncated = tmp_path / "truncated.model"
     truncated.write_bytes(syncnet_weights.read_bytes()[:4096])
     _load_error(truncated)
 
-    wrong = tmp_path / "s3fd.pth"
-    subprocess.run([sys.executable, str(shared_dir / "fixtures" / "make_weights.py"), "s3fd", str(wrong)],
-                   check=True)
-    assert "layout" in _load_error(wrong)
+    assert "layout" in _load_error(s3fd_weights)
 
     # A flipped byte in tensor data still unpickles; in the default place the checksum catches it.
     tampered_bytes = bytearray(syncnet_weights.read_bytes())
@@ -108,60 +93,6 @@ def test_a_named_model_of_ones_own_is_checked_for_layout_not_identity(name, sync
     torch.save({"netcnnaud.0.weight": torch.zeros(3)}, own)
     message = _load_error(own)
     assert "layout" in message and "--initial_model" not in message and "checksum" not in message
-
-
-def _reference_dists(video, audio, vshift):
-    """The reference's way: pad the audio rows, then pairwise_distance row by row."""
-    padded = torch.nn.functional.pad(audio, (0, 0, vshift, vshift))
-    rows = [torch.nn.functional.pairwise_distance(video[[i]].repeat(2 * vshift + 1, 1),
-                                                  padded[i:i + 2 * vshift + 1])
-            for i in range(len(video))]
-    return torch.stack(rows).numpy()
-
-
-@pytest.mark.parametrize("n,batch", [(1, 20), (7, 3), (40, 20), (45, 1), (33, 50)])
-def test_streamed_distances_equal_reference_formula(n, batch):
-    generator = torch.Generator().manual_seed(n)
-    video = torch.randn(n, 16, generator=generator)
-    audio = torch.randn(n, 16, generator=generator)
-    streamed = ShiftedDistances(vshift=15)
-    for start in range(0, n, batch):
-        streamed.add(video[start:start + batch], audio[start:start + batch])
-    np.testing.assert_allclose(streamed.finish(), _reference_dists(video, audio, 15), rtol=1e-6, atol=1e-6)
-
-
-def test_lip_batches_are_five_frame_windows():
-    frames = [np.full((4, 6, 3), i, dtype=np.uint8) + np.arange(3, dtype=np.uint8) for i in range(13)]
-    batches = list(lip_batches(iter(frames), batch_size=4))
-    assert [first for first, _ in batches] == [0, 4, 8]
-    windows = torch.cat([batch for _, batch in batches])
-    assert windows.shape == (9, 3, 5, 4, 6) and windows.dtype == torch.uint8
-    for i in range(9):
-        for t in range(5):
-            for channel in range(3):
-                assert torch.all(windows[i, channel, t] == i + t + channel)
-    limited = list(lip_batches(iter(frames), batch_size=4, n_windows=6))
-    assert sum(len(batch) for _, batch in limited) == 6
-
-
-def test_audio_batch_columns():
-    coefficients = np.arange(13 * 60, dtype=np.float32).reshape(13, 60)
-    start, stop = window_columns(first=2, count=3)
-    assert (start, stop) == (8, 36)
-    patches = audio_batch(coefficients[:, start:stop])
-    assert patches.shape == (3, 1, 13, 20)
-    for k in range(3):
-        window = 2 + k
-        np.testing.assert_array_equal(patches[k, 0].numpy(), coefficients[:, 4 * window:4 * window + 20])
-
-
-def test_summary_on_a_known_curve():
-    dists = np.tile(np.abs(np.arange(31) - 12).astype(np.float32) + 1, (20, 1))
-    summary = summarise(dists, vshift=15)
-    assert summary.offset == 3
-    assert summary.min_dist == 1.0
-    assert summary.confidence == pytest.approx(np.median(dists[0]) - 1.0)
-    assert summary.framewise_conf.shape == (20,)
 
 
 def test_inference_form_equals_reference_modules(syncnet_weights):

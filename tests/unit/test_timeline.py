@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from scipy import signal
 
-import demo_syncnet
 from syncnet.errors import InputError
 from syncnet.options import TimelineOptions, with_options
 from syncnet.repair.warp import drift_warp, piecewise_shift
 from syncnet.timeline import build_timeline, check_segment_fits
+from tests.helpers import lag_at
 
 VSHIFT = 15
 RATE = 25
@@ -140,24 +140,7 @@ def test_options_have_their_defaults_and_refuse_bad_values():
     assert with_options((TimelineOptions(),), {"segment_s": 4})[0].segment_s == 4
 
 
-def test_demo_refuses_a_segment_longer_than_the_video(clip, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        demo_syncnet.main(["--initial_model", str(tmp_path / "missing.model"), "--videofile",
-                           str(clip("example.avi")), "--timeline", str(tmp_path / "t.json"), "--segment_s", "60"])
-    assert exit_info.value.code == 1
-    error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "--segment_s 60: the video is only" in error[0], error
-
-
 # --- the repairs' arithmetic, checked by cross-correlation ---------------------------------------
-
-def lag_at(reference, moved, centre, rate, half_s=0.5):
-    """How many samples later `moved` carries what `reference` holds around `centre` (s)."""
-    lo, hi = int((centre - half_s) * rate), int((centre + half_s) * rate)
-    piece = reference[lo:hi].astype(float)
-    search = moved[lo - rate // 2:hi + rate // 2].astype(float)
-    correlation = signal.correlate(search, piece, mode="valid")
-    return int(np.argmax(correlation)) - rate // 2
 
 
 def noise(seconds, rate, seed=1, cutoff_hz=None):
@@ -193,40 +176,3 @@ def test_piecewise_shift_moves_each_piece_by_its_level():
     assert lag_at(source, moved, 16.0, rate) == -3 * 640
 
 
-@pytest.mark.slow
-def test_run_syncnets_repair_moves_a_late_tracks_drift_to_the_videos_clock(tmp_path):
-    """A track that starts 5 s into the video measures its drift from its own first frame;
-    run_syncnet's repair (repair_tracks) must warp the audio for the drift on the video's clock.
-    Had it not moved the fit, every moment would be 1.5 frames (960 samples) off."""
-    from pathlib import Path
-
-    from syncnet.repair.warp import repair_tracks
-    from syncnet.scoring.results import TrackResult, VideoResult
-    from syncnet.synthetic import linear, make_face_clip
-    from syncnet.timeline import Timeline
-    from syncnet.timeline.fits import Fit
-    from tests.helpers import decoded_audio
-
-    seconds, start_s = 20.0, 5.0
-    truth = make_face_clip(tmp_path / "drift.avi", seconds=seconds, seed=7, offset=linear(0, 6))
-    slope = (truth.offset_at(seconds) - truth.offset_at(0.0)) / seconds  # frames per second
-    # The track's timeline as a perfect scorer would give it: the truth on the track's clock.
-    fit = Fit("linear", ((truth.offset_at(start_s), slope),), (), 0.0)
-    timeline = Timeline(segment_s=5.0, hop_s=2.5, tolerance_ms=(-125.0, 45.0), duration_s=seconds - start_s,
-                        verdict="drift", fit=fit)
-    n_frames = int(seconds * RATE)
-    frames = np.arange(int(start_s * RATE), n_frames)
-    track = TrackResult(track=0, file="00000.avi", offset=3, min_dist=5.0, confidence=6.0, frames=frames,
-                        boxes=np.zeros((len(frames), 4)), frame_confidence=np.zeros(len(frames)),
-                        dists=np.zeros((len(frames) - 4, 31)), timeline=timeline)
-    result = VideoResult(video=truth.path, n_frames=n_frames, tracks=[track], converted=truth.path)
-    target = tmp_path / "synced.avi"
-    assert repair_tracks(result, str(target)).kind == "drift"
-    rate, source = decoded_audio(Path(truth.path), tmp_path)
-    _, output = decoded_audio(target, tmp_path)
-    # The warp itself is checked above (test_drift_warp_...); here, which course it was given:
-    # the truth's on the video's clock, offset_at(0) at the video's first frame.
-    expected, _, _ = drift_warp(source, rate, truth.offset_at(0.0), slope)
-    assert output.shape == source.shape
-    for time_s in (6.0, 10.0, 14.0, 18.0):
-        assert abs(lag_at(expected, output, time_s, rate, half_s=0.2)) <= 2, time_s

@@ -3,8 +3,6 @@ the reference, wav2lip and mocha on twoface.mp4 with the reference's detections,
 comparison, and the one-line errors."""
 import csv
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -12,14 +10,13 @@ import pytest
 
 from syncnet.io.layout import reference_for
 from syncnet.io.media import extract_audio, extract_frames, run_ffmpeg
-from tests.helpers import REPO_ROOT, assert_refused, make_clip, reference_evaluate, run_script
+from tests.helpers import assert_refused, make_clip, reference_evaluate, run_command
 
 MEAN_DIST_TOL = 0.005  # the fixtures README's, for JPEG encoders of other ffmpeg versions
 
 
 def syncnet_eval(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "syncnet.eval", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=900, env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
+    return run_command("syncnet.eval", *args, cwd=cwd, check=False)
 
 
 def per_video(folder):
@@ -82,11 +79,11 @@ def test_wav2lip_lrs_resizes_every_frame(clip, syncnet_weights, tmp_path):
     assert float(row["lse_d"]) == pytest.approx(min_dist, abs=1e-3)
     assert float(row["lse_c"]) == pytest.approx(confidence, abs=1e-3)
 
-    refused = run_script("demo_syncnet.py", "--videofile", upscaled, "--initial_model", syncnet_weights,
-                         "--tmp_dir", tmp_path / "tmp", "--device", "cpu", cwd=tmp_path, check=False)
+    refused = run_command("demo_syncnet.py", "--videofile", upscaled, "--initial_model", syncnet_weights,
+                          "--tmp_dir", tmp_path / "tmp", "--device", "cpu", cwd=tmp_path, check=False)
     assert_refused(refused, "448x448", "--resize")
-    demo = run_script("demo_syncnet.py", "--videofile", upscaled, "--initial_model", syncnet_weights,
-                      "--tmp_dir", tmp_path / "tmp", "--device", "cpu", "--resize", cwd=tmp_path)
+    demo = run_command("demo_syncnet.py", "--videofile", upscaled, "--initial_model", syncnet_weights,
+                       "--tmp_dir", tmp_path / "tmp", "--device", "cpu", "--resize", cwd=tmp_path)
     assert f"Min dist: \t{float(row['lse_d']):.3f}\nConfidence: \t{float(row['lse_c']):.3f}" in demo.stdout
 
 
@@ -118,8 +115,8 @@ def twoface_cut(clip, twoface_faces_json, tmp_path_factory):
 def test_face_track_protocols_on_twoface(protocol, twoface_cut, syncnet_weights, s3fd_weights, tmp_path):
     video, faces, n_frames = twoface_cut
     out = tmp_path / protocol
-    run_script("run_pipeline.py", "--videofile", video, "--data_dir", out, "--reference", reference_for(video),
-               "--faces", faces, "--min_track", "50", cwd=tmp_path)  # detections for --reuse_faces
+    run_command("run_pipeline.py", "--videofile", video, "--data_dir", out, "--reference", reference_for(video),
+                "--faces", faces, "--min_track", "50", cwd=tmp_path)  # detections for --reuse_faces
     result = syncnet_eval(video, "--protocol", protocol, "--out", out, "--reuse_faces", "--initial_model",
                           syncnet_weights, "--s3fd_model", s3fd_weights, "--device", "cpu", "--workers", "1",
                           cwd=tmp_path)

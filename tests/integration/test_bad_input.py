@@ -1,4 +1,6 @@
-"""The bad-input matrix: every case is a real subprocess run of a script.
+"""The bad-input matrix: every case is a run of a script, in this process through its main()
+(run_command) unless the case is about the process: an interrupt, two runs at once, a fresh
+interpreter's environment.
 
 Each failing case must exit non-zero with one line naming the problem and no traceback;
 each case must leave a sentinel file inside data_dir and one beside it untouched.
@@ -13,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO_ROOT, assert_refused, make_clip, wait_for_line
+from tests.helpers import REPO_ROOT, assert_refused, make_clip, run_command, run_script, wait_for_line
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
 pytestmark = pytest.mark.slow
@@ -53,9 +55,9 @@ def data_dir(tmp_path):
     assert (tmp_path / "beside.txt").read_text() == "keep"
 
 
-def run(script, *args, cwd, **popen):
-    return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, **popen)
+def run(script, *args, cwd):
+    """The script run in this process; each case checks its exit status and what it printed."""
+    return run_command(script, *args, cwd=cwd, check=False)
 
 
 def assert_ok(result):
@@ -214,9 +216,9 @@ def test_bad_model_files(case, clips, tmp_path, syncnet_weights, s3fd_weights):
 
 
 def test_cuda_without_cuda(clips, tmp_path, syncnet_weights):
-    hidden = dict(os.environ, CUDA_VISIBLE_DEVICES="")  # no CUDA device, even on a GPU machine
-    result = run("demo_syncnet.py", "--videofile", clips["good"], "--initial_model", syncnet_weights,
-                 "--tmp_dir", tmp_path / "pytmp", "--device", "cuda", cwd=tmp_path, env=hidden)
+    hidden = dict(os.environ, CUDA_VISIBLE_DEVICES="")  # no CUDA device, even on a GPU machine: a fresh process
+    result = run_script("demo_syncnet.py", "--videofile", clips["good"], "--initial_model", syncnet_weights,
+                        "--tmp_dir", tmp_path / "pytmp", "--device", "cuda", cwd=tmp_path, check=False, env=hidden)
     assert_refused(result, "--device cuda", "no CUDA")
 
 

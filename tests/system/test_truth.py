@@ -5,15 +5,13 @@ the check can fail."""
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from syncnet.io.layout import reference_for
 from syncnet.synthetic import constant, make_face_clip, make_scene_clip
-from tests.helpers import REPO_ROOT, decoded_audio, measured_lag, run_script
+from tests.helpers import REPO_ROOT, decoded_audio, measured_lag, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +27,12 @@ def _scene(tmp_path, name, seed, s3fd, offset=0):
     common = ["--videofile", truth.path, "--data_dir", work, "--reference", reference, "--s3fd_model", s3fd]
     # A first run only to learn how many pyframes the conversion makes: it repeats the first
     # frames (SPEC, run_pipeline step 2), and --faces must list every pyframe.
-    run_script("run_pipeline.py", *common, cwd=tmp_path, check=False)
+    run_command("run_pipeline.py", *common, cwd=tmp_path, check=False)
     n_pyframes = len(list((work / "pyframes" / reference).glob("*.jpg")))
     lead = n_pyframes - len(truth.faces)
     faces = [[dict(face, frame=frame) for face in truth.faces[max(0, frame - lead)]] for frame in range(n_pyframes)]
     (tmp_path / f"{name}_faces.json").write_text(json.dumps(faces))
-    run_script("run_pipeline.py", *common, "--faces", tmp_path / f"{name}_faces.json", cwd=tmp_path)
+    run_command("run_pipeline.py", *common, "--faces", tmp_path / f"{name}_faces.json", cwd=tmp_path)
     return truth, work, reference
 
 
@@ -48,8 +46,8 @@ def _track_side(work, reference, track):
 
 
 def _speaking_sides(work, reference, model, tmp_path):
-    run_script("run_syncnet.py", "--data_dir", work, "--reference", reference, "--initial_model", model,
-               "--device", "cpu", cwd=tmp_path)
+    run_command("run_syncnet.py", "--data_dir", work, "--reference", reference, "--initial_model", model,
+                "--device", "cpu", cwd=tmp_path)
     document = json.loads((work / "pywork" / reference / "speakers.json").read_text())
     spoken = [frame["speaker"] for frame in document["frames"] if frame["speaker"] is not None]
     return document, [_track_side(work, reference, track) for track in spoken]
@@ -74,12 +72,9 @@ def test_the_pipeline_names_the_speaking_face(trained_syncnet, syncnet_weights, 
 
 
 def _curate(videos, work, model, s3fd, out, *extra):
-    command = [sys.executable, "-m", "syncnet.batch", *map(str, videos), "--data_dir", str(work),
-               "--initial_model", str(model), "--s3fd_model", str(s3fd), "--device", "cpu", "--quiet",
-               "--reuse_faces", "--curate", str(out), "--min_conf", "3", *map(str, extra)]
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-                            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_command("syncnet.batch", *videos, "--data_dir", work, "--initial_model", model, "--s3fd_model", s3fd,
+                "--device", "cpu", "--quiet", "--reuse_faces", "--curate", out, "--min_conf", "3", *extra,
+                cwd=REPO_ROOT)
     return {os.path.basename(row["video"]): row for row in csv.DictReader(open(out / "manifest.csv", newline=""))}
 
 
@@ -114,20 +109,13 @@ def _face_set(folder, seeds, offset):
 
 
 def _evaluate(data, out, model, tmp_path):
-    command = [sys.executable, "-m", "syncnet.eval", str(data), "--protocol", "wav2lip-lrs", "--out", str(out),
-               "--initial_model", str(model), "--device", "cpu", "--quiet", "--n_boot", "2000"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_command("syncnet.eval", data, "--protocol", "wav2lip-lrs", "--out", out, "--initial_model", model,
+                "--device", "cpu", "--quiet", "--n_boot", "2000", cwd=tmp_path)
     return json.loads((out / "dataset.json").read_text())
 
 
 def _compare(a, b, tmp_path):
-    command = [sys.executable, "-m", "syncnet.eval", "--compare", str(a), str(b), "--out", str(tmp_path / "cmp"),
-               "--n_boot", "2000"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_command("syncnet.eval", "--compare", a, b, "--out", tmp_path / "cmp", "--n_boot", "2000", cwd=tmp_path)
     return json.loads((tmp_path / "cmp" / "compare.json").read_text())
 
 

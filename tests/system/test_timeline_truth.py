@@ -11,14 +11,12 @@ the decoded lengths, and the video packets' checksums read by stream copy.
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from syncnet.io import media
 from syncnet.repair.warp import drift_warp
 from syncnet.synthetic import constant, jump, linear, make_face_clip
-from tests.helpers import TEST_DEVICE, decoded_audio, run_script, video_packets
-from tests.test_timeline import lag_at
+from tests.helpers import TEST_DEVICE, decoded_audio, lag_at, run_command, video_packets
 
 # The first test's setup trains the model (or waits for another worker to) and scores every clip.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -46,9 +44,9 @@ def clips(tmp_path_factory):
 def demo(model, video, work, *extra):
     """demo_syncnet.py --timeline on `video`; returns (stdout, the timeline JSON)."""
     timeline = work / f"{Path(video).stem}.timeline.json"  # ClipTruth.path is a str
-    result = run_script("demo_syncnet.py", "--initial_model", model, "--videofile", video, "--tmp_dir", work / "tmp",
-                        "--device", TEST_DEVICE, "--quiet", "--min_conf", MIN_CONF, "--timeline", timeline, *extra,
-                        cwd=work)
+    result = run_command("demo_syncnet.py", "--initial_model", model, "--videofile", video, "--tmp_dir",
+                         work / "tmp", "--device", TEST_DEVICE, "--quiet", "--min_conf", MIN_CONF, "--timeline",
+                         timeline, *extra, cwd=work)
     return result.stdout, json.loads(timeline.read_text())
 
 

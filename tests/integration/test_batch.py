@@ -24,7 +24,7 @@ from syncnet.io.fileio import load_pickle
 from syncnet.io.inputs import collect_videos
 from syncnet.io.layout import reference_for
 from syncnet.io.media import run_ffmpeg
-from tests.helpers import reference_summary, run_script
+from tests.helpers import reference_summary, run_command
 
 # Whole runs of the scripts: the full suite runs them, the fast tier (-m 'not slow') does not.
 pytestmark = [pytest.mark.slow, pytest.mark.extras("parquet")]  # the summaries are read back from Parquet too
@@ -59,9 +59,9 @@ def run_batch(clips, data_dir, faces, weights, *extra):
     syncnet_model, s3fd_model = weights
     reference = reference_for(clips / "twoface.mp4")
     if not (data_dir / "pywork" / reference / "faces.pckl").exists():
-        run_script("run_pipeline.py", "--videofile", clips / "twoface.mp4", "--data_dir", data_dir,
-                   "--reference", reference, "--faces", faces, "--min_track", MIN_TRACK, "--device", "cpu",
-                   cwd=data_dir)
+        run_command("run_pipeline.py", "--videofile", clips / "twoface.mp4", "--data_dir", data_dir,
+                    "--reference", reference, "--faces", faces, "--min_track", MIN_TRACK, "--device", "cpu",
+                    cwd=data_dir)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         status = batch_command.main([str(clips), "--data_dir", str(data_dir), "--initial_model", str(syncnet_model),

@@ -1,14 +1,11 @@
 """Curation decisions on hand-made tracks: the consensus offset of the confident tracks, kept when
 it is within --max_offset (LatentSync keeps confidence >= 3 and |offset| <= 6)."""
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from syncnet.batch.curation import decide, manifest_rows, output_name
 from syncnet.scoring.results import TrackResult
-from tests.helpers import REPO_ROOT, assert_refused
+from tests.helpers import REPO_ROOT, assert_refused, run_command
 
 
 def tracks(*offsets_and_confidences):
@@ -46,13 +43,11 @@ def test_output_names_and_manifest_rows():
          "offset": 1, "confidence": 4.0, "n_tracks": 2, "output": "/out/b.mp4"}]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("value, refused", [("0", False), ("-0.5", True)])
 def test_min_conf_zero_keeps_everything_and_below_is_refused(value, refused, tmp_path):
     """--min_conf 0 (keep every scored clip) passes the option checks; a negative one does not."""
-    result = subprocess.run([sys.executable, "-m", "syncnet.batch", str(tmp_path / "nowhere"), "--data_dir",
-                             str(tmp_path / "work"), "--curate", str(tmp_path / "kept"), "--min_conf", value],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    result = run_command("syncnet.batch", tmp_path / "nowhere", "--data_dir", tmp_path / "work", "--curate",
+                         tmp_path / "kept", "--min_conf", value, cwd=REPO_ROOT, check=False)
     message = assert_refused(result, "syncnet.batch: error:")
     assert ("--min_conf" in message) == refused, message
     assert ("nowhere" in message) != refused, message

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import REPO_ROOT, assert_shifted_exactly, decoded_audio, make_clip, need
+from tests.helpers import REPO_ROOT, assert_shifted_exactly, decoded_audio, make_clip, need, run_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900, method="signal"), pytest.mark.extras("ray", "s3")]
 
@@ -229,16 +229,15 @@ def test_curation_keeps_a_confident_clip_and_moves_its_audio_exactly(clips, weig
     the batch's --reuse_faces: the manifest keeps it at that track's offset, and the copy's
     audio is the original's moved by exactly offset x 640 samples."""
     from syncnet.io.layout import reference_for
-    from tests.helpers import run_script
 
     video, work = clips / "one_face.mkv", tmp_path / "work"
     reference = reference_for(video)
     common = ["--videofile", video, "--data_dir", work, "--reference", reference, "--s3fd_model", weights[1]]
-    run_script("run_pipeline.py", *common, cwd=tmp_path)
+    run_command("run_pipeline.py", *common, cwd=tmp_path)
     n_frames = len(list((work / "pyframes" / reference).glob("*.jpg")))
     faces = tmp_path / "faces.json"
     faces.write_text(json.dumps([[{"frame": f, "bbox": [200, 150, 420, 400], "conf": 0.99}] for f in range(n_frames)]))
-    run_script("run_pipeline.py", *common, "--faces", faces, "--min_track", "25", cwd=tmp_path)
+    run_command("run_pipeline.py", *common, "--faces", faces, "--min_track", "25", cwd=tmp_path)
 
     result = batch([video, clips / "noface.mp4"], work, weights, "--reuse_faces", "--curate", tmp_path / "kept",
                    "--min_conf", "0.001", "--max_offset", "15")

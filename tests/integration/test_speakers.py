@@ -1,0 +1,88 @@
+"""Who speaks when (speakers.json), confidence.png, and run_syncnet --write_synced, on the shared
+twoface.mp4 run, against SPEC's arithmetic (tests/helpers.py)."""
+import json
+import pickle
+
+import cv2
+import pytest
+
+from tests.helpers import (TWOFACE, TWOFACE_SPEAKER_THRESHOLD, TWOFACE_SYNC_OFFSET, assert_shifted_exactly,
+                           decoded_audio, reference_frame_confidence, run_command, runs_of, video_packets)
+
+
+def _work(data_dir, name):
+    return data_dir / "pywork" / TWOFACE / name
+
+
+@pytest.fixture(scope="module")
+def speakers(twoface_run):
+    data_dir, _ = twoface_run
+    return json.loads(_work(data_dir, "speakers.json").read_text())
+
+
+@pytest.mark.slow
+def test_speakers_json_agrees_with_activesd(twoface_run, speakers):
+    data_dir, _ = twoface_run
+    with open(_work(data_dir, "activesd.pckl"), "rb") as handle:
+        activesd = pickle.load(handle)
+    with open(_work(data_dir, "tracks.pckl"), "rb") as handle:
+        tracks = pickle.load(handle)
+    records = json.loads(_work(data_dir, "offsets.json").read_text())["tracks"]
+    n_frames = len(list((data_dir / "pyframes" / TWOFACE).glob("*.jpg")))
+
+    assert speakers["frame_rate"] == 25 and speakers["speaker_threshold"] == TWOFACE_SPEAKER_THRESHOLD
+    assert speakers["tracks"] == [{key: r[key] for key in ("track", "file", "start_frame", "end_frame")}
+                                  for r in records]
+    assert [entry["frame"] for entry in speakers["frames"]] == list(range(n_frames))
+    expected = [{} for _ in range(n_frames)]
+    for index, (track, dists) in enumerate(zip(tracks, activesd)):
+        confidence = reference_frame_confidence(dists)
+        for position, frame in enumerate(track["track"]["frame"]):
+            expected[frame][str(index)] = pytest.approx(float(confidence[position]), abs=1e-5)
+    assert [entry["confidence"] for entry in speakers["frames"]] == expected
+
+
+@pytest.mark.slow
+def test_speaking_track_follows_the_highest_confidence_rule(speakers):
+    threshold = speakers["speaker_threshold"]
+    named = 0
+    for entry in speakers["frames"]:
+        confidence = {int(track): value for track, value in entry["confidence"].items()}
+        best = max(confidence.values(), default=None)
+        if best is None or best <= threshold:
+            assert entry["speaker"] is None, entry
+        else:
+            assert entry["speaker"] == min(t for t, value in confidence.items() if value == best), entry
+            named += 1
+    assert named > 0, "the twoface run's threshold lets some frames have a speaker"
+    runs = runs_of([entry["speaker"] for entry in speakers["frames"]])
+    assert speakers["segments"] == [{"track": track, "start_frame": first, "end_frame": last}
+                                    for track, first, last in runs]
+
+
+@pytest.mark.slow
+def test_run_syncnet_writes_the_synced_video(twoface_run, tmp_path):
+    data_dir, _ = twoface_run
+    video = data_dir / "pyavi" / TWOFACE / "video.avi"
+    synced = data_dir / "pyavi" / TWOFACE / "video_synced.avi"
+    rate, original = decoded_audio(video, tmp_path)
+    synced_rate, shifted = decoded_audio(synced, tmp_path)
+    assert synced_rate == rate
+    assert_shifted_exactly(original, shifted, TWOFACE_SYNC_OFFSET * rate // 25)
+    assert video_packets(synced, tmp_path) == video_packets(video, tmp_path)
+
+
+@pytest.mark.slow
+def test_confidence_plot_is_an_image_and_is_redrawn(twoface_run):
+    data_dir, _ = twoface_run
+    plot = data_dir / "pyavi" / TWOFACE / "confidence.png"
+    image = cv2.imread(str(plot))
+    assert image is not None
+    height, width = image.shape[:2]
+    assert 400 <= height <= 3000 and 600 <= width <= 2500  # taller since the offset-over-time panels
+    plot.write_bytes(b"stale")
+    stale = plot.stat().st_mtime_ns
+    run_command("run_visualise.py", "--data_dir", data_dir, "--reference", TWOFACE, cwd=data_dir)
+    assert plot.stat().st_mtime_ns != stale
+    redrawn = cv2.imread(str(plot))
+    assert redrawn is not None and redrawn.shape == image.shape
