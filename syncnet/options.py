@@ -223,3 +223,15 @@ def as_dict(*instances):
     for instance in instances:
         values.update(dataclasses.asdict(instance))
     return values
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where the Ray engine runs its workers, and what each worker actor asks the cluster for."""
+    address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
+    num_cpus: float = 1.0           # per worker actor
+    num_gpus: float = 0.0           # per worker actor; fractions share a GPU
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_cpus", checked_number("ray_num_cpus", self.num_cpus, above=0))
+        object.__setattr__(self, "num_gpus", checked_number("ray_num_gpus", self.num_gpus, minimum=0))

@@ -26,8 +26,8 @@ from syncnet.batch.state import StateStore, record_key, video_key
 from syncnet.batch.tables import COLUMNS, PARQUET_LEFT_OUT, SUMMARY_FILES, summary_rows, write_tables
 from syncnet.errors import InputError
 from syncnet.io.layout import FOLDERS
-from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, as_path, checked_number
-from syncnet.runtime.ray_cluster import RayOptions
+from syncnet.options import (ModelOptions, OutputOptions, PipelineOptions, RayOptions, ScoringOptions, as_path,
+                             checked_number)
 
 log = logging.getLogger("syncnet.batch")
 

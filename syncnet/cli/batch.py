@@ -90,7 +90,7 @@ def engine_settings(args):
     """The BatchConfig fields that add_engine_options sets, checked."""
     from syncnet.batch.driver import default_workers
     from syncnet.runtime.devices import resolve_device
-    from syncnet.runtime.ray_cluster import RayOptions
+    from syncnet.options import RayOptions
 
     workers = args.workers
     if workers is None and args.engine == "local":

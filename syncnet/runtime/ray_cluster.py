@@ -3,12 +3,9 @@ syncnet-train's --engine ray): joining a cluster or starting a private runtime, 
 workers need to import this package."""
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from syncnet.errors import InputError, one_line
-from syncnet.options import checked_number
 from syncnet.runtime import extras
 
 # The folder this package is imported from (a checkout, or site-packages).
@@ -22,18 +19,6 @@ def import_ray(module="ray"):
     return extras.require("ray", "--engine ray", module)
 
 
-@dataclass(frozen=True)
-class RayOptions:
-    """Where the Ray engine runs its workers, and what each worker actor asks the cluster for."""
-    address: Optional[str] = None   # None: a private local runtime for this run; 'auto', HOST:PORT, ray://HOST:PORT
-    num_cpus: float = 1.0           # per worker actor
-    num_gpus: float = 0.0           # per worker actor; fractions share a GPU
-
-    def __post_init__(self):
-        object.__setattr__(self, "num_cpus", checked_number("ray_num_cpus", self.num_cpus, above=0))
-        object.__setattr__(self, "num_gpus", checked_number("ray_num_gpus", self.num_gpus, minimum=0))
-
-
 def _runtime_env():
     """Workers import this package from where the driver has it, unless it is installed there."""
     paths = [os.fspath(CODE_ROOT)] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
@@ -45,8 +30,8 @@ def _runtime_env():
 
 
 def connect(options, quiet):
-    """Join the cluster at options.address, or start a private runtime; True when this call
-    initialised Ray (and so must shut it down)."""
+    """Join the cluster at options.address (a syncnet.options.RayOptions), or start a private
+    runtime; True when this call initialised Ray (and so must shut it down)."""
     ray = import_ray()
     if ray.is_initialized():
         return False

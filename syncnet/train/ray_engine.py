@@ -12,7 +12,8 @@ import os
 import threading
 
 from syncnet.errors import InputError, one_line
-from syncnet.runtime.ray_cluster import RayOptions, connect, import_ray
+from syncnet.options import RayOptions
+from syncnet.runtime.ray_cluster import connect, import_ray
 from syncnet.train.checkpoints import MODEL_FILE, RECORD_FILE, checkpoint_step
 from syncnet.train.distributed import check_split
 from syncnet.train.loop import TrainResult, train_worker

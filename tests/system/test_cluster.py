@@ -273,7 +273,7 @@ def test_rays_token_advice_does_not_reach_the_user(tmp_path):
     environment.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=folder,
                        HOME=str(tmp_path))
     code = ("import ray\n"
-            "from syncnet.runtime.ray_cluster import RayOptions, connect\n"
+            "from syncnet.options import RayOptions\nfrom syncnet.runtime.ray_cluster import connect\n"
             "from syncnet.runtime.logs import setup_logging\n"
             "setup_logging('syncnet-batch')\n"
             "try:\n"

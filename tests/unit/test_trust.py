@@ -16,8 +16,7 @@ from syncnet.cli import batch as batch_command
 from syncnet.cli import eval as eval_command
 from syncnet.errors import InputError
 from syncnet.io import fileio
-from syncnet.options import BootstrapOptions, ModelOptions
-from syncnet.runtime.ray_cluster import RayOptions
+from syncnet.options import BootstrapOptions, ModelOptions, RayOptions
 from tests.helpers import GOOD_ROWS, VIDEO_COLUMNS, evaluation, with_cell
 
 
