@@ -31,9 +31,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_demo import run_demo  # noqa: E402
 from benchmarks.bench_pipeline import detection_input_size, run_pipeline_workload, video_size  # noqa: E402
 from benchmarks.bench_startup import startup_table  # noqa: E402
-from benchmarks.harness import (LOOP_REPEATS, REPO_ROOT, BenchError, build_720p_clip, build_loop,  # noqa: E402
-                                cell_text, child_env, ensure_repo_on_path, find_example, loadavg, measure_conv,
-                                measure_matmul, s3fd_frame_flops, stand_in_weights, syncnet_window_flops, table_row)
+from benchmarks.harness import (  # noqa: E402
+    LOOP_REPEATS,
+    REPO_ROOT,
+    BenchError,
+    build_720p_clip,
+    build_loop,
+    cell_text,
+    child_env,
+    ensure_repo_on_path,
+    find_example,
+    loadavg,
+    measure_conv,
+    measure_matmul,
+    s3fd_frame_flops,
+    stand_in_weights,
+    syncnet_window_flops,
+    table_row,
+)
 
 WORKLOADS = ("demo", "loop", "pipeline", "long")
 # "long", the 10-minute memory spot check, runs only when asked for.

@@ -15,8 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import (FRAME_RATE, REPO_ROOT, BenchError, count_jpgs, ensure_repo_on_path,  # noqa: E402
-                                log_tail, run_child)
+from benchmarks.harness import FRAME_RATE, REPO_ROOT, BenchError, count_jpgs, ensure_repo_on_path, log_tail, run_child  # noqa: E402
 
 STAGE_CHILD_FLAG = "--_stage-child"
 

@@ -40,8 +40,8 @@ def _step_child(batch, steps, negatives):
     import torch
 
     from syncnet.train.checkpoints import load_model
-    from syncnet.train.losses import contrastive_loss
     from syncnet.train.loop import PairNetwork
+    from syncnet.train.losses import contrastive_loss
 
     torch.manual_seed(0)
     model = load_model(None).train()
@@ -122,7 +122,8 @@ def format_throughput(result):
 def format_convergence(result):
     lines = [f"run {result['run']}:"]
     for row in result["validations"]:
-        lines.append(f"  step {int(row['step']):>5}  {float(row['seconds']):>7.0f} s  exact {float(row['val_exact']):.0%}"
+        lines.append(f"  step {int(row['step']):>5}  {float(row['seconds']):>7.0f} s"
+                     f"  exact {float(row['val_exact']):.0%}"
                      f"  within 1 {float(row['val_within1']):.0%}  pos {float(row['pos_dist']):.2f}"
                      f"  neg {float(row['neg_dist']):.2f}  LSE-C {float(row['lse_c']):.2f}")
     reached = result["reached"]
@@ -160,7 +161,8 @@ def main(argv=None):
             runs.append(synthetic_run(work, "bce"))
     for run in runs:
         print(format_convergence(convergence(run)))
-    print("2-process DDP vs 1 process: not measured here (tests/system/test_train_distributed.py runs torchrun for correctness, not speed)")
+    print("2-process DDP vs 1 process: not measured here (tests/system/test_train_distributed.py runs torchrun "
+          "for correctness, not speed)")
     return 0
 
 

@@ -19,8 +19,15 @@ import os
 import tempfile
 
 from syncnet.io.layout import Layout, reference_for, scratch_dir
-from syncnet.options import (ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, TimelineOptions, as_path,
-                             with_options)
+from syncnet.options import (
+    ModelOptions,
+    OutputOptions,
+    PipelineOptions,
+    ScoringOptions,
+    TimelineOptions,
+    as_path,
+    with_options,
+)
 from syncnet.scoring.results import TrackResult, VideoResult
 
 __all__ = ["VideoScorer", "score_video", "TrackResult", "VideoResult"]
@@ -84,8 +91,8 @@ class VideoScorer:
         """demo_syncnet.py: one face video scored in TMP_DIR/REFERENCE (a FaceVideoScore).
         `probed`: media.require_scorable's answer for the video, when the caller has it.
         `timeline` (TimelineOptions): also the offset over time, segments reliable from `min_conf`."""
-        from syncnet.scoring.face_video import score_face_video
         from syncnet.io.media import require_scorable
+        from syncnet.scoring.face_video import score_face_video
 
         videofile, tmp_dir = as_path(videofile, "videofile"), as_path(tmp_dir, "tmp_dir")
         probed = probed or require_scorable(videofile)  # before the network loads

@@ -11,8 +11,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from syncnet.io import storage
 from syncnet.errors import InputError
+from syncnet.io import storage
 from syncnet.options import as_path
 from syncnet.repair.resync import AUDIO_CODECS, NoConsensus, consensus_offset, write_synced
 

@@ -18,16 +18,29 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
-from syncnet.io import storage
-from syncnet.runtime import extras
-from syncnet.batch.curation import (MANIFEST_COLUMNS, MANIFEST_FILES, CurationOptions, kept_clips, manifest_rows,
-                                   remove_unkept)
+from syncnet.batch.curation import (
+    MANIFEST_COLUMNS,
+    MANIFEST_FILES,
+    CurationOptions,
+    kept_clips,
+    manifest_rows,
+    remove_unkept,
+)
 from syncnet.batch.state import StateStore, record_key, video_key
 from syncnet.batch.tables import COLUMNS, PARQUET_LEFT_OUT, SUMMARY_FILES, summary_rows, write_tables
 from syncnet.errors import InputError
+from syncnet.io import storage
 from syncnet.io.layout import FOLDERS
-from syncnet.options import (ModelOptions, OutputOptions, PipelineOptions, RayOptions, ScoringOptions, as_path,
-                             checked_number)
+from syncnet.options import (
+    ModelOptions,
+    OutputOptions,
+    PipelineOptions,
+    RayOptions,
+    ScoringOptions,
+    as_path,
+    checked_number,
+)
+from syncnet.runtime import extras
 
 log = logging.getLogger("syncnet.batch")
 

@@ -19,9 +19,9 @@ import os
 import threading
 import time
 
-from syncnet.io import storage
 from syncnet.batch.worker import failure_record, process_video, release_scratch, scorer_for, worker_scratch
 from syncnet.errors import SyncNetError, one_line
+from syncnet.io import storage
 from syncnet.runtime.ray_cluster import connect, import_ray
 
 log = logging.getLogger("syncnet.batch")
@@ -184,9 +184,9 @@ class _Pool:
         """No worker ready for a long time, and none busy: the cluster cannot place them."""
         if self.idle or self.busy or time.monotonic() - self.last_ready < READY_TIMEOUT:
             return
-        raise SyncNetError(f"no Ray worker could start in {READY_TIMEOUT:.0f} s: each needs {self.config.ray.num_cpus:g} "
-                           f"CPU and {self.config.ray.num_gpus:g} GPU, and the cluster has "
-                           f"{self.ray.cluster_resources()}")
+        raise SyncNetError(f"no Ray worker could start in {READY_TIMEOUT:.0f} s: each needs "
+                           f"{self.config.ray.num_cpus:g} CPU and {self.config.ray.num_gpus:g} GPU, and the cluster "
+                           f"has {self.ray.cluster_resources()}")
 
     def _stop(self):
         """Kill every actor: a video still in flight publishes nothing and is not recorded. An idle

@@ -18,13 +18,24 @@ import socket
 import tempfile
 import time
 
+from syncnet.errors import TooShortError, WeightsError, describe_error
 from syncnet.io import storage
+from syncnet.io.layout import (
+    FOLDERS,
+    PIPELINE_RECORD,
+    Layout,
+    check_replaceable,
+    is_owned,
+    make_owned_dir,
+    reference_for,
+    remove_abandoned,
+    remove_owned_dir,
+    staging_path,
+    swap_in,
+)
 from syncnet.io.media import FRAME_RATE
 from syncnet.options import TimelineOptions
-from syncnet.errors import TooShortError, WeightsError, describe_error
 from syncnet.runtime.logs import log_subject
-from syncnet.io.layout import (FOLDERS, PIPELINE_RECORD, Layout, check_replaceable, is_owned, make_owned_dir, reference_for,
-                     remove_abandoned, remove_owned_dir, staging_path, swap_in)
 
 log = logging.getLogger("syncnet.batch")
 

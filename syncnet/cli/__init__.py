@@ -17,11 +17,11 @@ import sys
 import threading
 
 from syncnet.detection.registry import available_detectors
-from syncnet.runtime.devices import CHOICES as DEVICE_CHOICES
 from syncnet.errors import SyncNetError, describe_error
-from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, TimelineOptions
-from syncnet.runtime.logs import debugging, setup_logging
 from syncnet.models.paths import SYNCNET_DEFAULT
+from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, TimelineOptions
+from syncnet.runtime.devices import CHOICES as DEVICE_CHOICES
+from syncnet.runtime.logs import debugging, setup_logging
 
 
 def program_name(name, module):

@@ -17,8 +17,18 @@ from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED
 from syncnet.io.inputs import LIST_EXTENSIONS
 from syncnet.io.layout import FOLDERS
 from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
-from . import (add_common_options, add_model_options, add_output_options, add_pipeline_options, make_parser,
-               model_options, options_from, run_command, stop_on_signals)
+
+from . import (
+    add_common_options,
+    add_model_options,
+    add_output_options,
+    add_pipeline_options,
+    make_parser,
+    model_options,
+    options_from,
+    run_command,
+    stop_on_signals,
+)
 
 COMMAND = "syncnet-batch"
 
@@ -89,8 +99,8 @@ def stopped_by_signals(config):
 def engine_settings(args):
     """The BatchConfig fields that add_engine_options sets, checked."""
     from syncnet.batch.driver import default_workers
-    from syncnet.runtime.devices import resolve_device
     from syncnet.options import RayOptions
+    from syncnet.runtime.devices import resolve_device
 
     workers = args.workers
     if workers is None and args.engine == "local":
@@ -102,8 +112,8 @@ def engine_settings(args):
 
 def config_from(args):
     """The BatchConfig of the parsed arguments; refuses bad values before any video."""
-    from syncnet.batch.driver import BatchConfig, parse_keep
     from syncnet.batch.curation import CurationOptions
+    from syncnet.batch.driver import BatchConfig, parse_keep
 
     return BatchConfig(
         data_dir=args.data_dir, pipeline=options_from(args, PipelineOptions),

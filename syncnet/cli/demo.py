@@ -3,8 +3,18 @@ min dist and confidence."""
 import os
 import sys
 
-from syncnet.cli import (add_common_options, add_face_video_options, add_model_options, add_offset_option, add_options,
-                         add_timeline_options, make_parser, model_options, options_from, run_command)
+from syncnet.cli import (
+    add_common_options,
+    add_face_video_options,
+    add_model_options,
+    add_offset_option,
+    add_options,
+    add_timeline_options,
+    make_parser,
+    model_options,
+    options_from,
+    run_command,
+)
 from syncnet.options import OutputOptions, ScoringOptions, TimelineOptions
 
 
@@ -77,7 +87,7 @@ def run(args):
     probed = require_scorable(args.videofile)
     timeline = timeline_wanted(args, timeline, probed)
     scorer = VideoScorer.from_options(model_options(args))
-    scorer.syncnet  # loads the model, after the checks
+    scorer.load(detector=False)  # after the checks
     print("Model %s loaded." % args.initial_model)
     score = scorer.score_face_video(args.videofile, args.tmp_dir, args.reference, scoring,
                                     resize=args.resize, quiet=args.quiet, probed=probed, timeline=timeline,

@@ -11,11 +11,20 @@ The last line printed is the dataset's numbers, e.g.
 import dataclasses
 import sys
 
-from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
-from syncnet.eval.protocols import PROTOCOLS
-from . import (DETECTOR_WEIGHTS_HELP, add_common_options, add_model_options, add_options, make_parser, model_options,
-               options_from, run_command)
 from syncnet.cli.batch import add_engine_options, engine_settings, stopped_by_signals
+from syncnet.eval.protocols import PROTOCOLS
+from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
+
+from . import (
+    DETECTOR_WEIGHTS_HELP,
+    add_common_options,
+    add_model_options,
+    add_options,
+    make_parser,
+    model_options,
+    options_from,
+    run_command,
+)
 
 COMMAND = "syncnet-eval"
 

@@ -2,8 +2,15 @@
 import os
 import sys
 
-from syncnet.cli import (add_common_options, add_face_video_options, add_model_options, make_parser, model_options,
-                         options_from, run_command)
+from syncnet.cli import (
+    add_common_options,
+    add_face_video_options,
+    add_model_options,
+    make_parser,
+    model_options,
+    options_from,
+    run_command,
+)
 from syncnet.options import ScoringOptions
 
 
@@ -31,7 +38,7 @@ def run(args):
     if not os.path.isfile(args.videofile):
         raise InputError(f"video file not found: {args.videofile}")
     scorer = VideoScorer.from_options(model_options(args))
-    scorer.syncnet  # loads the model, after the checks
+    scorer.load(detector=False)  # after the checks
     print("Model %s loaded." % args.initial_model)
     features = scorer.lip_features(args.videofile, scoring.batch_size)
     with atomic_path(args.save_as) as temporary:

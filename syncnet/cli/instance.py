@@ -10,13 +10,13 @@ its argparse namespace. evaluate prints the reference's lines; the package's own
 """
 import torch
 
-from syncnet.models.network import S
-from syncnet.runtime.devices import resolve_device
-from syncnet.scoring.face_video import lip_features, score_face_video
 from syncnet.io.layout import scratch_dir
 from syncnet.models.loading import load_syncnet_weights
+from syncnet.models.network import S
 from syncnet.options import ScoringOptions
 from syncnet.render.reports import demo_report
+from syncnet.runtime.devices import resolve_device
+from syncnet.scoring.face_video import lip_features, score_face_video
 
 
 class SyncNetInstance(torch.nn.Module):

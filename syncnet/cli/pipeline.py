@@ -2,8 +2,15 @@
 pycrop/REFERENCE/%05d.avi with its audio."""
 import sys
 
-from syncnet.cli import (add_common_options, add_pipeline_options, add_run_folders, make_parser, model_options,
-                         options_from, run_command)
+from syncnet.cli import (
+    add_common_options,
+    add_pipeline_options,
+    add_run_folders,
+    make_parser,
+    model_options,
+    options_from,
+    run_command,
+)
 from syncnet.options import PipelineOptions
 
 
@@ -25,9 +32,9 @@ def build_parser(argv=None):
 def run(args):
     """Find, track and crop the faces of the video."""
     from syncnet import VideoScorer
-    from syncnet.pipeline.detection import load_faces_file
     from syncnet.errors import InputError
     from syncnet.io.layout import check_reference
+    from syncnet.pipeline.detection import load_faces_file
 
     options = options_from(args, PipelineOptions)
     if not args.videofile:

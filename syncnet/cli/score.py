@@ -3,8 +3,18 @@ offsets.txt/json, speakers.json, timeline.json."""
 import os
 import sys
 
-from syncnet.cli import (add_common_options, add_model_options, add_offset_option, add_output_options, add_run_folders,
-                         add_timeline_options, make_parser, model_options, options_from, run_command)
+from syncnet.cli import (
+    add_common_options,
+    add_model_options,
+    add_offset_option,
+    add_output_options,
+    add_run_folders,
+    add_timeline_options,
+    make_parser,
+    model_options,
+    options_from,
+    run_command,
+)
 from syncnet.options import OutputOptions, ScoringOptions, TimelineOptions
 
 

@@ -11,8 +11,9 @@ It writes DIR/syncnet_trained.model (the official file's format: pass it to any 
 """
 import sys
 
-from syncnet.train.options import ENGINES, TrainOptions
 from syncnet.runtime.logs import program
+from syncnet.train.options import ENGINES, TrainOptions
+
 from . import add_options, make_parser, options_from, run_command, stop_on_signals
 
 COMMAND = "syncnet-train"

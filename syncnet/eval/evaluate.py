@@ -13,14 +13,14 @@ import json
 import math
 from dataclasses import dataclass, replace
 
-from syncnet.io import storage
 from syncnet.batch.driver import run_batch
 from syncnet.errors import InputError, one_line
-from syncnet.io.fileio import json_text
-from syncnet.options import BootstrapOptions, as_dict
 from syncnet.eval.protocols import PROTOCOLS, STATUSES, TrackScore, VideoOutcome, aggregate_video, get_protocol
 from syncnet.eval.report import format_scores_txt
 from syncnet.eval.stats import dataset_summary, paired_difference
+from syncnet.io import storage
+from syncnet.io.fileio import json_text
+from syncnet.options import BootstrapOptions, as_dict
 
 TRACK_COLUMNS = ("video", "track", "start_frame", "end_frame", "lse_d", "lse_c", "offset")
 VIDEO_COLUMNS = ("video", "status", "reason", "n_tracks", "lse_d", "lse_c", "offset")

@@ -148,7 +148,8 @@ PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({
     "wav2lip-lrs": Protocol(
         name="wav2lip-lrs",
         summary="Wav2Lip LRS / TalkLip: no face detection, whole frames resized to 224x224, mean over videos",
-        source="Rudrabha/Wav2Lip evaluation/scores_LSE/calculate_scores_LRS.py; Sxjdwang/TalkLip evaluation/sync_eval.py",
+        source=("Rudrabha/Wav2Lip evaluation/scores_LSE/calculate_scores_LRS.py; "
+                "Sxjdwang/TalkLip evaluation/sync_eval.py"),
         pipeline_overrides=MappingProxyType({}),
         face_tracks=False,
         unit="video",

@@ -1,8 +1,8 @@
 """Loading SyncNet, the scoring network, from its official file (a face detector loads through
 syncnet.detection)."""
-from syncnet.runtime.devices import resolve_device
 from syncnet.models.paths import OFFLINE_HINT, find_syncnet_model, is_default_syncnet, named_file_hint
 from syncnet.models.weights import load_state_dict
+from syncnet.runtime.devices import resolve_device
 
 HOW_TO_GET_SYNCNET = f"run `bash download_model.sh` to fetch the official syncnet_v2.model, {OFFLINE_HINT}"
 

@@ -11,18 +11,18 @@ from dataclasses import dataclass
 
 import cv2
 
-from syncnet.io import media
-from syncnet.pipeline.cropping import crop_face, smooth_track
-from syncnet.pipeline.detection import check_faces, detect_faces_in_frames
 from syncnet.errors import InputError, MediaError
+from syncnet.io import media
 from syncnet.io.fileio import load_pickle, save_pickle
 from syncnet.io.frames import frame_files, read_images
 from syncnet.io.layout import StagedPipeline
 from syncnet.io.locking import FolderLock
 from syncnet.options import PipelineOptions, as_dict
-from syncnet.runtime.progress import progress_bar
+from syncnet.pipeline.cropping import crop_face, smooth_track
+from syncnet.pipeline.detection import check_faces, detect_faces_in_frames
 from syncnet.pipeline.scenes import detect_scenes
 from syncnet.pipeline.tracking import TrackTally, track_faces
+from syncnet.runtime.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import os
 import cv2
 import numpy as np
 
-from syncnet.io import media
 from syncnet.errors import InputError, MediaError
+from syncnet.io import media
 from syncnet.io.fileio import atomic_path, load_pickle
 from syncnet.io.frames import frame_files, read_image, read_images
 from syncnet.scoring.offsets import track_frame_confidence
@@ -49,7 +49,8 @@ def draw_faces(image, faces):
         right, bottom = _clip(int(face["x"] + face["s"]), width), _clip(int(face["y"] + face["s"]), height)
         # Plain floats: OpenCV 5 rejects numpy scalars in a colour.
         cv2.rectangle(image, (left, top), (right, bottom), (0.0, green, 255.0 - green), BOX_THICKNESS)
-        label = "Track %d, no audio" % face["track"] if unscored else "Track %d, Conf %.3f" % (face["track"], face["conf"])
+        label = ("Track %d, no audio" % face["track"] if unscored
+                 else "Track %d, Conf %.3f" % (face["track"], face["conf"]))
         cv2.putText(image, label, _label_origin(label, left, top, width, height), LABEL_FONT, LABEL_SCALE,
                     (255, 255, 255), LABEL_THICKNESS)
     return image

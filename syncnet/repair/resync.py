@@ -11,8 +11,8 @@ import tempfile
 
 import numpy as np
 
-from syncnet.io import media
 from syncnet.errors import InputError
+from syncnet.io import media
 from syncnet.io.fileio import atomic_path
 from syncnet.options import OutputOptions
 

@@ -13,13 +13,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from syncnet.io import media
 from syncnet.errors import InputError, TooShortError
+from syncnet.io import media
 from syncnet.io.frames import frame_files, read_image, read_images, read_video
 from syncnet.options import ScoringOptions
 from syncnet.runtime.progress import progress_bar
-from syncnet.scoring.distances import (ShiftedDistances, StreamedMfcc, SyncSummary, audio_batch, lip_batches, summarise,
-                      window_columns, window_count, window_energy)
+from syncnet.scoring.distances import (
+    ShiftedDistances,
+    StreamedMfcc,
+    SyncSummary,
+    audio_batch,
+    lip_batches,
+    summarise,
+    window_columns,
+    window_count,
+    window_energy,
+)
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import os
 import numpy as np
 
 from syncnet.errors import InputError, TooShortError
-from syncnet.scoring.face_video import score_face_video
 from syncnet.io.fileio import load_pickle
 from syncnet.io.layout import fresh_owned_dir, remove_owned_dir
 from syncnet.io.locking import FolderLock
 from syncnet.options import OutputOptions, ScoringOptions
+from syncnet.scoring.face_video import score_face_video
 from syncnet.scoring.offsets import column_count
 from syncnet.scoring.results import CLIP_TOO_SHORT, VideoResult, track_result, write_results
 

@@ -20,8 +20,7 @@ from syncnet.io import media
 from syncnet.io.fileio import atomic_path
 from syncnet.io.frames import read_images
 from syncnet.io.inputs import VIDEO_EXTENSIONS, collect_videos
-from syncnet.scoring.distances import (FRAMES_PER_WINDOW, MFCC_PER_FRAME, MFCC_PER_WINDOW, StreamedMfcc,
-                                       window_count)
+from syncnet.scoring.distances import FRAMES_PER_WINDOW, MFCC_PER_FRAME, MFCC_PER_WINDOW, StreamedMfcc, window_count
 from syncnet.scoring.face_video import FACE_SIZE, decode_face_video
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,18 @@ from syncnet.errors import InputError
 from syncnet.io.fileio import save_json
 from syncnet.runtime.devices import resolve_device
 from syncnet.runtime.progress import progress_bar
-from syncnet.train.checkpoints import (CHECKPOINT_FILE, CURVES_FILE, LAST_MODEL_FILE, METRICS_FILE, MODEL_FILE,
-                                       RECORD_FILE, Recorder, load_model, plain_state_dict, resume_state)
+from syncnet.train.checkpoints import (
+    CHECKPOINT_FILE,
+    CURVES_FILE,
+    LAST_MODEL_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RECORD_FILE,
+    Recorder,
+    load_model,
+    plain_state_dict,
+    resume_state,
+)
 from syncnet.train.data import CACHE_FOLDER, PairBatches, find_clips, load_clips, split_clips
 from syncnet.train.distributed import check_split, process_ranks, replica_digests
 from syncnet.train.losses import bce_loss, contrastive_loss
@@ -222,7 +232,8 @@ def train_worker(plan, stop=None, quiet=True):
     digests = replica_digests(model, world_size) if not interrupted else []
     if rank == 0:
         save_json({"options": asdict(options), "data": plan.counts, "init": plan.init, "device": str(device),
-                   "world_size": world_size, "replica_digests": digests, "steps": step, "total_steps": steps, "interrupted": interrupted,
+                   "world_size": world_size, "replica_digests": digests, "steps": step, "total_steps": steps,
+                   "interrupted": interrupted,
                    "final_metrics": metrics, "best": result.best, "seconds": round(result.seconds, 1),
                    "files": [MODEL_FILE, LAST_MODEL_FILE, CHECKPOINT_FILE, METRICS_FILE, CURVES_FILE]},
                   os.path.join(plan.out, RECORD_FILE))
