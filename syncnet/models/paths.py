@@ -10,6 +10,7 @@ from pathlib import Path
 
 from syncnet.errors import WeightsError
 from syncnet.models.files import MODEL_FILES
+from syncnet.runtime import CODE_ROOT
 
 SYNCNET_DEFAULT = MODEL_FILES["syncnet_v2.model"].checkout_path
 # Where every "model not found" message sends a user without internet access.
@@ -23,8 +24,6 @@ def named_file_hint(network, official_name):
             "(`bash download_model.sh` fetches that one)")
 
 
-# The folder that holds the top-level modules and data/: the checkout, or site-packages.
-CODE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cache_dir():

@@ -3,13 +3,10 @@ syncnet-train's --engine ray): joining a cluster or starting a private runtime, 
 workers need to import this package."""
 import logging
 import os
-from pathlib import Path
 
 from syncnet.errors import InputError, one_line
-from syncnet.runtime import extras
+from syncnet.runtime import CODE_ROOT, extras
 
-# The folder this package is imported from (a checkout, or site-packages).
-CODE_ROOT = Path(__file__).resolve().parents[2]
 RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 LOCAL_OBJECT_STORE = 256 << 20  # the records are small; Ray's default would take 30% of memory
 
