@@ -144,10 +144,12 @@ def twoface_faces_json(shared_dir):
 
 
 def _stand_in_weights(shared_dir, tmp_path_factory, kind, filename):
+    """make_weights.py's stand-in weights of `kind`, made once per run for every worker."""
     maker = need(shared_dir / "fixtures" / "make_weights.py")
-    out = tmp_path_factory.mktemp("weights") / filename
-    subprocess.run([sys.executable, str(maker), kind, str(out)], check=True)
-    return out
+    with once_per_run(tmp_path_factory, f"{kind}_weights") as (folder, done):
+        if not done:
+            subprocess.run([sys.executable, str(maker), kind, str(folder / filename)], check=True)
+    return folder / filename
 
 
 @pytest.fixture(scope="session")
@@ -164,20 +166,27 @@ def s3fd_weights(shared_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def twoface_run(tmp_path_factory, twoface_faces_json, syncnet_weights, clip):
-    """One full run of the three scripts on twoface.mp4 with the reference's detections (--faces).
+    """One full run of the three scripts on twoface.mp4 with the reference's detections (--faces),
+    each in a process of its own: the smoke runs of run_pipeline.py, run_syncnet.py and
+    run_visualise.py.
 
-    It takes about half a minute, so every test module shares it: (data_dir, run_pipeline's result).
+    It takes about half a minute, so it is made once per run, for every module of every worker,
+    which only read it: (data_dir, what run_pipeline.py printed).
     """
-    data_dir = tmp_path_factory.mktemp("work")
-    video = clip("twoface.mp4")
-    common = ["--data_dir", data_dir, "--reference", TWOFACE, "--videofile", video]
-    pipeline = run_script("run_pipeline.py", *common, "--faces", twoface_faces_json, "--device", TEST_DEVICE,
-                          cwd=data_dir)
-    run_script("run_syncnet.py", *common, "--initial_model", syncnet_weights, "--device", TEST_DEVICE,
-               "--write_synced", "--offset", TWOFACE_SYNC_OFFSET,
-               "--speaker_threshold", TWOFACE_SPEAKER_THRESHOLD, cwd=data_dir)
-    run_script("run_visualise.py", *common, cwd=data_dir)
-    return data_dir, pipeline
+    with once_per_run(tmp_path_factory, "twoface_run") as (folder, done):
+        data_dir, printed = folder / "work", folder / "run_pipeline.out"
+        if not done:
+            data_dir.mkdir()
+            video = clip("twoface.mp4")
+            common = ["--data_dir", data_dir, "--reference", TWOFACE, "--videofile", video]
+            pipeline = run_script("run_pipeline.py", *common, "--faces", twoface_faces_json, "--device", TEST_DEVICE,
+                                  cwd=data_dir)
+            run_script("run_syncnet.py", *common, "--initial_model", syncnet_weights, "--device", TEST_DEVICE,
+                       "--write_synced", "--offset", TWOFACE_SYNC_OFFSET,
+                       "--speaker_threshold", TWOFACE_SPEAKER_THRESHOLD, cwd=data_dir)
+            run_script("run_visualise.py", *common, cwd=data_dir)
+            printed.write_text(pipeline.stdout)
+    return data_dir, printed.read_text()
 
 
 # ------------------------------------------------------------------ the trained test model
