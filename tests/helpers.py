@@ -313,13 +313,24 @@ def make_synthetic_training_set(root, clips=TRAIN_CLIPS, seconds=TRAIN_SECONDS, 
 
 
 def train_test_model(folder):
-    """The recipe run into `folder`: the clips under folder/train and folder/val, the training run
-    (the model, train.json, metrics.csv, curves.png) under folder/run. What the run returns."""
-    from syncnet.train.loop import train
+    """The recipe run into `folder`, and the model's path: the training run under folder/run keeps
+    what the tests read (the model, train.json, metrics.csv, curves.png); the clips, their decoded
+    cache and what only a --resume needs (over 500 MB) are removed."""
+    import shutil
+
+    from syncnet.train.data import CACHE_FOLDER
+    from syncnet.train.checkpoints import CHECKPOINT_FILE, LAST_MODEL_FILE
+    from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
 
-    train_dir, val_dir = make_synthetic_training_set(Path(folder))
-    return train([train_dir], Path(folder) / "run", TrainOptions(**TRAIN_ARGS), val=[val_dir], device="cpu")
+    folder, run = Path(folder), Path(folder) / "run"
+    train_dir, val_dir = make_synthetic_training_set(folder)
+    result = train([train_dir], run, TrainOptions(**TRAIN_ARGS), val=[val_dir], device="cpu")
+    for path in (train_dir, val_dir, run / CACHE_FOLDER):
+        shutil.rmtree(path)
+    for path in (run / CHECKPOINT_FILE, run / LAST_MODEL_FILE):
+        path.unlink()
+    return result.model
 
 
 class mounted_tmpfs:

@@ -28,13 +28,13 @@ def golden(golden_dir):
 
 
 def test_outputs_exist(twoface_run):
-    data_dir, pipeline = twoface_run
+    data_dir, printed = twoface_run
     for relative in ["pyavi/twoface/video.avi", "pyavi/twoface/audio.wav", "pyavi/twoface/video_only.avi",
                      "pyavi/twoface/video_out.avi", "pywork/twoface/faces.pckl", "pywork/twoface/scene.pckl",
                      "pywork/twoface/tracks.pckl", "pywork/twoface/activesd.pckl",
                      "pywork/twoface/offsets.txt", "pywork/twoface/offsets.json"]:
         assert (data_dir / relative).is_file(), relative
-    assert "4 face track(s)" in pipeline.stdout
+    assert "4 face track(s)" in printed
 
 
 def test_frames_scenes_and_faces(twoface_run, golden, twoface_faces_json):

@@ -2,6 +2,7 @@
 twoface.mp4 run, against SPEC's arithmetic (tests/helpers.py)."""
 import json
 import pickle
+import shutil
 
 import cv2
 import pytest
@@ -73,8 +74,9 @@ def test_run_syncnet_writes_the_synced_video(twoface_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_confidence_plot_is_an_image_and_is_redrawn(twoface_run):
-    data_dir, _ = twoface_run
+def test_confidence_plot_is_an_image_and_is_redrawn(twoface_run, tmp_path):
+    data_dir = tmp_path / "work"
+    shutil.copytree(twoface_run[0], data_dir)  # the shared run stays as it was for the other tests
     plot = data_dir / "pyavi" / TWOFACE / "confidence.png"
     image = cv2.imread(str(plot))
     assert image is not None

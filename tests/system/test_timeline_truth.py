@@ -18,8 +18,8 @@ from syncnet.repair.warp import drift_warp
 from syncnet.synthetic import constant, jump, linear, make_face_clip
 from tests.helpers import TEST_DEVICE, decoded_audio, lag_at, run_command, video_packets
 
-# The first test's setup trains the model (or waits for another worker to) and scores every clip.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+# The first test's setup waits for the trained model (tests/conftest.py gives it the time) and scores
+# every clip.
 
 # The trained test model is less sure of itself than the official weights (syncnet_v2's LSE-C is
 # 5 to 8; an earlier, weaker version of this model's 5 s segments with speech scored 0.5 to 1.2
@@ -111,7 +111,7 @@ def test_drift_repair_leaves_no_residual_beyond_one_frame(timelines, clips, tmp_
     repaired_rate, output = decoded_audio(repaired, tmp_path)
     assert repaired_rate == rate and output.shape == source.shape, "the copy keeps the input's length"
     # The oracle: the source warped along the truth's own course (the warp is checked on noise in
-    # test_timeline.py). Both then run at nearly one speed, so cross-correlating short pieces is
+    # unit/test_timeline.py). Both then run at nearly one speed, so cross-correlating short pieces is
     # exact; the source against a warped copy is not (the stretch smears this speech's peaks).
     # The lag against the oracle is how far the repair's fitted course is from the truth.
     seconds = truth.seconds

@@ -84,7 +84,7 @@ def _fine_tuned_in_this_process(trained_syncnet, tmp_path):
     """(train folder, val folder, the one-process TrainResult) of FINE_TUNING on fresh clips."""
     from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
-    from tests.conftest import make_synthetic_training_set
+    from tests.helpers import make_synthetic_training_set
 
     train_dir, val_dir = make_synthetic_training_set(tmp_path / "data", clips=4, seconds=3.0, val=2)
     alone = train([train_dir], tmp_path / "alone", TrainOptions(**FINE_TUNING), val=[val_dir],
