@@ -25,10 +25,21 @@ from pathlib import Path
 import pytest
 
 from syncnet.runtime import extras
-
-from tests.helpers import (REPO_ROOT, TEST_DEVICE, TRAIN_ARGS, TRAIN_CLIPS, TRAIN_SECONDS, TWOFACE,
-                           TWOFACE_SPEAKER_THRESHOLD, TWOFACE_SYNC_OFFSET, VAL_CLIPS, make_synthetic_training_set,
-                           need, run_script, train_test_model)
+from tests.helpers import (
+    REPO_ROOT,
+    TEST_DEVICE,
+    TRAIN_ARGS,
+    TRAIN_CLIPS,
+    TRAIN_SECONDS,
+    TWOFACE,
+    TWOFACE_SPEAKER_THRESHOLD,
+    TWOFACE_SYNC_OFFSET,
+    VAL_CLIPS,
+    make_synthetic_training_set,
+    need,
+    run_script,
+    train_test_model,
+)
 from tests.helpers import shared_dir as _shared_dir
 
 TESTS_DIR = Path(__file__).resolve().parent

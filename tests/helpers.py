@@ -15,12 +15,12 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 import traceback
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 from scipy import signal
 from scipy.io import wavfile
 
@@ -318,8 +318,8 @@ def train_test_model(folder):
     cache and what only a --resume needs (over 500 MB) are removed."""
     import shutil
 
-    from syncnet.train.data import CACHE_FOLDER
     from syncnet.train.checkpoints import CHECKPOINT_FILE, LAST_MODEL_FILE
+    from syncnet.train.data import CACHE_FOLDER
     from syncnet.train.dispatch import train
     from syncnet.train.options import TrainOptions
 

@@ -14,8 +14,14 @@ import pytest
 
 import syncnet
 from syncnet import InputError, TrackResult, VideoResult
-from tests.helpers import (REPO_ROOT, TEST_DEVICE, TWOFACE, TWOFACE_SPEAKER_THRESHOLD, reference_frame_confidence,
-                           reference_summary)
+from tests.helpers import (
+    REPO_ROOT,
+    TEST_DEVICE,
+    TWOFACE,
+    TWOFACE_SPEAKER_THRESHOLD,
+    reference_frame_confidence,
+    reference_summary,
+)
 
 
 @pytest.fixture(scope="module")

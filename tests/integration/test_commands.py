@@ -4,9 +4,9 @@ the user typed it. One short subprocess each: --help, or an unknown option."""
 import re
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 from tests.helpers import REPO_ROOT
 

@@ -122,12 +122,11 @@ def test_s3fd_is_the_registrys_first_entry_and_the_default():
 
 def test_the_reference_names_import_from_a_checkout():
     import SyncNetModel
-    from SyncNetInstance import SyncNetInstance
     from detectors import S3FD
     from detectors.s3fd import S3FD as S3FD_module
-
     from syncnet.cli.instance import SyncNetInstance as packaged_instance
     from syncnet.models.network import S
+    from SyncNetInstance import SyncNetInstance
 
     assert SyncNetModel.S is S and SyncNetInstance is packaged_instance
     assert S3FD is S3FD_module is get_detector("s3fd")

@@ -8,7 +8,6 @@ import pytest
 
 from tests.helpers import REPO_ROOT, bash_blocks, need, shared_dir
 
-
 RUNNABLE = list(bash_blocks(marked_only=True))
 
 

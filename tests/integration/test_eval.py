@@ -57,8 +57,8 @@ def test_wav2lip_lrs_gives_the_golden_demo_numbers(clip, golden_dir, syncnet_wei
 def test_wav2lip_lrs_resizes_every_frame(clip, syncnet_weights, tmp_path):
     """A 2x-upscaled copy scores as the cv2.resize'd frames do, by an independent restatement
     of the reference with the official network; demo_syncnet --resize gives the same numbers."""
-    from SyncNetModel import S
     from syncnet.models.loading import load_syncnet_weights
+    from SyncNetModel import S
 
     upscaled = tmp_path / "up.avi"
     run_ffmpeg(["-i", str(clip("example.avi")), "-vf", "scale=448:448", "-c:v", "mpeg4", "-q:v", "2",

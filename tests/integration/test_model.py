@@ -8,9 +8,9 @@ import pickle
 import pytest
 import torch
 
+from syncnet.errors import WeightsError
 from SyncNetInstance import SyncNetInstance
 from SyncNetModel import S
-from syncnet.errors import WeightsError
 
 
 def test_official_layout_round_trips(syncnet_weights, tmp_path):

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from syncnet.pipeline.cropping import crop_face
 from syncnet.io.frames import read_video
+from syncnet.pipeline.cropping import crop_face
 from tests.helpers import TEST_DEVICE, need, reference_summary, run_command
 from tests.helpers import TWOFACE as REFERENCE
 

@@ -432,7 +432,8 @@ def test_sigterm_records_what_finished_and_removes_what_did_not(workers, batch_c
     finally:
         process.kill()
     stderr = "".join(seen) + stderr
-    assert process.returncode == 130 and "interrupted" in stderr.splitlines()[-1] and "Traceback" not in stderr, stderr[-3000:]
+    assert process.returncode == 130 and "interrupted" in stderr.splitlines()[-1], stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
     records = [json.loads(line) for line in (data_dir / "batch_state.jsonl").read_text().splitlines()]
     recorded = {os.path.basename(record["video"]) for record in records}
     assert {"a.mp4", "b.mp4"} <= recorded <= {"a.mp4", "b.mp4", "c.mp4", "d.mp4"}

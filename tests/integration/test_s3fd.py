@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import TEST_DEVICE, need
 from detectors import S3FD
 from syncnet.detection.s3fd.box_utils import iou_matrix
 from syncnet.errors import WeightsError
+from tests.helpers import TEST_DEVICE, need
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Parametrising needs the golden list at collection time, before fixtures run; this is the

@@ -7,8 +7,17 @@ import shutil
 import cv2
 import pytest
 
-from tests.helpers import (TWOFACE, TWOFACE_SPEAKER_THRESHOLD, TWOFACE_SYNC_OFFSET, assert_shifted_exactly,
-                           decoded_audio, reference_frame_confidence, run_command, runs_of, video_packets)
+from tests.helpers import (
+    TWOFACE,
+    TWOFACE_SPEAKER_THRESHOLD,
+    TWOFACE_SYNC_OFFSET,
+    assert_shifted_exactly,
+    decoded_audio,
+    reference_frame_confidence,
+    run_command,
+    runs_of,
+    video_packets,
+)
 
 
 def _work(data_dir, name):

@@ -23,8 +23,8 @@ def test_validation_copies_carry_the_shift_they_name(tmp_path):
 @pytest.mark.slow
 def test_fine_tuning_from_the_stand_in_weights_keeps_batchnorm_and_writes_a_loadable_file(
         syncnet_weights, tmp_path):
-    from SyncNetInstance import SyncNetInstance
     from syncnet.train.dispatch import train
+    from SyncNetInstance import SyncNetInstance
 
     for index in range(3):
         make_face_clip(tmp_path / "clips" / f"c{index}.avi", seconds=2.0, seed=300 + index)

@@ -209,8 +209,9 @@ def test_object_storage_round_trip_on_a_private_ray_runtime(s3_server, ray_env, 
     videos = [row for row in table if row["kind"] == "video"]
     assert sorted(row["video"] for row in videos) == ["s3://videos/in/faces.mkv", "s3://videos/in/noface.mp4"]
     assert all(row["status"] == "ok" for row in videos)
-    assert not [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
-                if "raylet" in line and ray_env["RAY_TMPDIR"] in line], "the private runtime was stopped"
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    assert not [line for line in processes if "raylet" in line and ray_env["RAY_TMPDIR"] in line], \
+        "the private runtime was stopped"
 
     again = batch(inputs, data_dir, weights, "--engine", "local", "--workers", "1", *curate, environment=environment)
     assert "2 video(s): 0 run, 2 skipped as done before; none failed" in again.stdout, \

@@ -10,7 +10,6 @@ import torch
 from syncnet.synthetic import constant, make_face_clip
 from tests.helpers import run_command
 
-
 HELD_OUT_SHIFTS = range(-10, 11)
 
 
@@ -52,8 +51,8 @@ def test_a_model_trained_from_scratch_finds_the_true_offset_and_the_random_model
 def test_the_fixture_run_wrote_its_record_curves_and_an_official_format_model(trained_syncnet):
     import json
 
-    from SyncNetInstance import SyncNetInstance
     from syncnet.models.loading import load_syncnet
+    from SyncNetInstance import SyncNetInstance
 
     run = trained_syncnet.parent
     record = json.loads((run / "train.json").read_text())

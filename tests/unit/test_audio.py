@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.io import wavfile
 
-from syncnet.io import media
 from syncnet.errors import MediaError
+from syncnet.io import media
 from syncnet.scoring.distances import StreamedMfcc, mfcc_frame_count
 from tests.helpers import reference_mfcc
 

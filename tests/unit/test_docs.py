@@ -67,7 +67,8 @@ def test_every_example_parses_with_its_commands_own_options(page, command):
     assert module != "unknown command", f"{page}: {command[0]} is not a console command of pyproject.toml"
     parser = importlib.import_module(module).build_parser()
     if "..." in args:  # an elided example ("syncnet-batch ... --ray_address auto"): its options exist
-        unknown = [arg for arg in args if arg.startswith("--") and arg.split("=")[0] not in parser._option_string_actions]
+        known = parser._option_string_actions
+        unknown = [arg for arg in args if arg.startswith("--") and arg.split("=")[0] not in known]
         assert not unknown, f"{page}: {shlex.join(command)}: no such option {unknown}"
         return
     try:

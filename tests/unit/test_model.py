@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from SyncNetModel import S
 from syncnet.scoring.distances import ShiftedDistances, audio_batch, lip_batches, summarise, window_columns
+from SyncNetModel import S
 
 
 def test_layout_matches_official(shared_dir):

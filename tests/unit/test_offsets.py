@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 from syncnet.scoring.distances import summarise
-from syncnet.scoring.offsets import (best_column, column_of_offset, column_offsets, confidence, framewise_confidence,
-                                     offset_of_column, subframe_offset, track_frame_confidence)
+from syncnet.scoring.offsets import (
+    best_column,
+    column_of_offset,
+    column_offsets,
+    confidence,
+    framewise_confidence,
+    offset_of_column,
+    subframe_offset,
+    track_frame_confidence,
+)
 from tests.helpers import reference_frame_confidence, reference_summary
 
 VSHIFT = 15

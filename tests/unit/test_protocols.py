@@ -39,8 +39,8 @@ def test_the_protocols_are_the_ones_docs_eval_md_describes():
 
 # What each published protocol's own script does before scoring (docs/eval.md's table):
 # (min_track, container, whole frames). wav2lip-lrs detects no face, so its tracks' options do not matter.
-PUBLISHED_PREPROCESSING = [("wav2lip", 100, "avi", False), ("latentsync", 50, "mp4", False), ("mocha", 50, "avi", False),
-                           ("wav2lip-lrs", None, None, True)]
+PUBLISHED_PREPROCESSING = [("wav2lip", 100, "avi", False), ("latentsync", 50, "mp4", False),
+                           ("mocha", 50, "avi", False), ("wav2lip-lrs", None, None, True)]
 
 
 @pytest.mark.parametrize("name, min_track, container, whole_frames", PUBLISHED_PREPROCESSING)

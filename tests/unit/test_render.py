@@ -49,7 +49,8 @@ def test_the_demo_plots_note_does_not_cover_the_curve(offset, tmp_path):
     rng = np.random.default_rng(offset + 20)
     shifts = 15 - np.arange(31)
     dists = 10 + rng.normal(0, 0.4, 31) - 4 * np.exp(-((shifts - offset) / 1.5) ** 2)
-    summary = SimpleNamespace(offset=offset, min_dist=float(dists.min()), confidence=float(np.median(dists) - dists.min()),
+    summary = SimpleNamespace(offset=offset, min_dist=float(dists.min()),
+                              confidence=float(np.median(dists) - dists.min()),
                               mean_dists=dists, framewise_conf=rng.normal(1, 1, 60))
     figure = plot_demo(summary, 15, "made up", tmp_path / "plot.png")
     curve = figure.axes[0]

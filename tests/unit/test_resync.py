@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 import demo_syncnet
 import run_syncnet
 from syncnet.errors import InputError
+from syncnet.repair.resync import audio_codec_for, consensus_offset, samples_for_offset, shift_samples, write_synced
 from syncnet.scoring.results import TrackResult
-from syncnet.repair.resync import (audio_codec_for, consensus_offset, samples_for_offset, shift_samples,
-                            write_synced)
-
 
 # --- the shift itself ---------------------------------------------------------------------------
 

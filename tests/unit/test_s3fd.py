@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from syncnet.detection.s3fd.box_utils import decode, iou_matrix, nms, prior_boxes, select_faces
 
-
 # --- priors, decode, detection step ----------------------------------------------------------
 
 def test_priors_layout_and_cache():

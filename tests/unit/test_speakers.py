@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from syncnet.scoring.results import track_result
 from syncnet.scoring.distances import summarise
+from syncnet.scoring.results import track_result
 from syncnet.scoring.speakers import speakers_document, speaking_segments, speaking_track
 
 

@@ -10,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncnet.pipeline.cropping import crop_face, smooth_track
-from syncnet.pipeline.tracking import (FACES_TOO_SMALL, NO_FACES, TRACKS_TOO_SHORT, TrackTally, bbox_iou,
-                                       link_detections, track_faces, track_scene)
+from syncnet.pipeline.tracking import (
+    FACES_TOO_SMALL,
+    NO_FACES,
+    TRACKS_TOO_SHORT,
+    TrackTally,
+    bbox_iou,
+    link_detections,
+    track_faces,
+    track_scene,
+)
 from tests.helpers import need
 
 
