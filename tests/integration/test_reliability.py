@@ -8,6 +8,7 @@ one line, and what is on disk afterwards.
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def clips(tmp_path_factory, shared_dir):
     still = need(shared_dir / "fixtures" / "frames" / "twoface_200.png")
     made = {"short": make_clip(folder / "short.mp4", seconds=2),
             "longer": make_clip(folder / "longer.mp4", seconds=3),
+            "medium": make_clip(folder / "medium.mp4", seconds=10),  # a run that lasts while another is tried
             "long": make_clip(folder / "long.mp4", seconds=30)}
     # Two faces on a still frame with a tone: the stand-in S3FD at --facedet_conf 0.5 tracks them.
     # Its audio stops 0.2 s (5 frames) before its video, as real files often do.
@@ -60,6 +62,23 @@ FACE_OPTIONS = ["--facedet_conf", "0.5", "--min_track", "30", "--min_face_size",
 def pipeline(video, data_dir, s3fd, *extra, reference="r", check=False):
     return run_command("run_pipeline.py", "--videofile", video, "--data_dir", data_dir, "--reference", reference,
                        "--s3fd_model", s3fd, "--device", "cpu", *extra, cwd=data_dir.parent, check=check)
+
+
+@pytest.fixture(scope="module")
+def scored_faces(clips, tmp_path_factory, s3fd_weights, syncnet_weights):
+    """run_pipeline and run_syncnet on the two-face clip whose audio ends early, once for the
+    module; each test that goes on from there works on a copy (scored_copy)."""
+    data_dir = tmp_path_factory.mktemp("faces_short_audio") / "work"
+    pipeline(clips["faces_short_audio"], data_dir, s3fd_weights, *FACE_OPTIONS, check=True)
+    run_command("run_syncnet.py", "--data_dir", data_dir, "--reference", "r", "--initial_model", syncnet_weights,
+                "--device", "cpu", cwd=data_dir.parent)
+    return data_dir
+
+
+def scored_copy(scored_faces, tmp_path):
+    data_dir = tmp_path / "work"
+    shutil.copytree(scored_faces, data_dir)
+    return data_dir
 
 
 # ----------------------------------------------------------------- 1. inputs it was told to reuse
@@ -111,11 +130,8 @@ def test_a_full_disk_fails_in_one_line_and_leaves_nothing(clips, tmp_path, s3fd_
 
 
 @pytest.mark.parametrize("spare", [20_000, 300_000], ids=["video_only-cut-short", "video_out-fails"])
-def test_visualise_on_a_full_disk_leaves_no_short_video(spare, clips, tmp_path, s3fd_weights, syncnet_weights):
-    data_dir = tmp_path / "work"
-    pipeline(clips["faces_short_audio"], data_dir, s3fd_weights, *FACE_OPTIONS, check=True)
-    run_command("run_syncnet.py", "--data_dir", data_dir, "--reference", "r", "--initial_model", syncnet_weights,
-                "--device", "cpu", cwd=tmp_path)
+def test_visualise_on_a_full_disk_leaves_no_short_video(spare, scored_faces, tmp_path):
+    data_dir = scored_copy(scored_faces, tmp_path)
     avi = data_dir / "pyavi" / "r"
     saved = {p.name: p.read_bytes() for p in avi.iterdir()}
     room = sum(len(data) for data in saved.values()) + spare
@@ -161,7 +177,7 @@ def test_run_syncnet_refuses_an_unfinished_or_running_pipeline(clips, tmp_path, 
 
 def test_two_runs_on_one_reference_one_is_refused(clips, tmp_path, s3fd_weights):
     data_dir = tmp_path / "work"
-    first = start("run_pipeline.py", "--videofile", clips["long"], "--data_dir", data_dir, "--reference", "r",
+    first = start("run_pipeline.py", "--videofile", clips["medium"], "--data_dir", data_dir, "--reference", "r",
                   "--s3fd_model", s3fd_weights, "--device", "cpu", cwd=tmp_path)
     try:
         wait_for_line(first.stderr, "converting")
@@ -172,7 +188,7 @@ def test_two_runs_on_one_reference_one_is_refused(clips, tmp_path, s3fd_weights)
         first.kill()
     assert first.returncode == 0
     record = json.loads((data_dir / "pywork" / "r" / "pipeline.json").read_text())
-    assert record["videofile"] == str(clips["long"]) and record["n_frames"] >= 750
+    assert record["videofile"] == str(clips["medium"]) and record["n_frames"] >= 250
 
 
 # ----------------------------------------------------------------- 5. only folders the suite made are deleted
@@ -205,11 +221,8 @@ def test_a_users_folder_is_never_deleted(clips, tmp_path, s3fd_weights, syncnet_
 # ----------------------------------------------------------------- 6. audio shorter than video
 
 
-def test_audio_shorter_than_video_scores_and_draws(clips, tmp_path, s3fd_weights, syncnet_weights):
-    data_dir = tmp_path / "work"
-    pipeline(clips["faces_short_audio"], data_dir, s3fd_weights, *FACE_OPTIONS, check=True)
-    run_command("run_syncnet.py", "--data_dir", data_dir, "--reference", "r", "--initial_model", syncnet_weights,
-                "--device", "cpu", cwd=tmp_path)
+def test_audio_shorter_than_video_scores_and_draws(scored_faces, tmp_path):
+    data_dir = scored_copy(scored_faces, tmp_path)
     run_command("run_visualise.py", "--data_dir", data_dir, "--reference", "r", cwd=tmp_path)
     work = data_dir / "pywork" / "r"
     speakers = json.loads((work / "speakers.json").read_text())
@@ -251,24 +264,36 @@ def _first_click(wav):
     return int(np.flatnonzero(np.abs(samples.astype(float)) > 0.1 * 32768)[0])
 
 
+def _click_runs(clip, folder, s3fd_weights, syncnet_weights):
+    """The demo and run_pipeline on a click clip: (what the demo logged, the first burst's sample in
+    the demo's wav and in the pipeline's audio.wav, their numbers of frames)."""
+    demo = run_command("demo_syncnet.py", "--videofile", clip, "--tmp_dir", folder / "tmp",
+                       "--initial_model", syncnet_weights, "--device", "cpu", cwd=folder)
+    data_dir = folder / "work"
+    pipeline(clip, data_dir, s3fd_weights, check=True)
+    demo_dir, audio = folder / "tmp" / "demo", data_dir / "pyavi" / "r" / "audio.wav"
+    return (demo.stderr, (_first_click(demo_dir / "audio.wav"), _first_click(audio)),
+            (len(list(demo_dir.glob("*.jpg"))), len(list((data_dir / "pyframes" / "r").glob("*.jpg")))))
+
+
+@pytest.fixture(scope="module")
+def aligned_runs(tmp_path_factory, s3fd_weights, syncnet_weights):
+    """_click_runs of the click clip with both streams at 0, once for every delay."""
+    folder = tmp_path_factory.mktemp("aligned")
+    return _click_runs(_click_clip(folder / "aligned.mkv", 0), folder, s3fd_weights, syncnet_weights)
+
+
 @pytest.mark.parametrize("delay", [0.8, -0.32])
-def test_audio_is_aligned_to_the_video(delay, tmp_path, s3fd_weights, syncnet_weights):
+def test_audio_is_aligned_to_the_video(delay, aligned_runs, tmp_path, s3fd_weights, syncnet_weights):
     """The first burst lands `delay` s later than in the same clip with both streams at 0, in the
     demo's wav and in the pipeline's audio.wav; the frames are the same in number."""
-    aligned, shifted = _click_clip(tmp_path / "aligned.mkv", 0), _click_clip(tmp_path / "shifted.mkv", delay)
-    clicks, frames = {}, {}
-    for name, clip in (("aligned", aligned), ("shifted", shifted)):
-        demo = run_command("demo_syncnet.py", "--videofile", clip, "--tmp_dir", tmp_path / name,
-                           "--initial_model", syncnet_weights, "--device", "cpu", cwd=tmp_path)
-        if name == "shifted":
-            way = "after" if delay > 0 else "before"
-            assert f"its audio starts {abs(delay):.3f} s {way} its video" in demo.stderr, demo.stderr
-        data_dir = tmp_path / f"work_{name}"
-        pipeline(clip, data_dir, s3fd_weights, check=True)
-        clicks[name] = (_first_click(tmp_path / name / "demo" / "audio.wav"),
-                        _first_click(data_dir / "pyavi" / "r" / "audio.wav"))
-        frames[name] = (len(list((tmp_path / name / "demo").glob("*.jpg"))),
-                        len(list((data_dir / "pyframes" / "r").glob("*.jpg"))))
+    stderr, shifted_clicks, shifted_frames = _click_runs(_click_clip(tmp_path / "shifted.mkv", delay), tmp_path,
+                                                         s3fd_weights, syncnet_weights)
+    way = "after" if delay > 0 else "before"
+    assert f"its audio starts {abs(delay):.3f} s {way} its video" in stderr, stderr
+    _, aligned_clicks, aligned_frames = aligned_runs
+    clicks = {"aligned": aligned_clicks, "shifted": shifted_clicks}
+    frames = {"aligned": aligned_frames, "shifted": shifted_frames}
     expected = round(delay * 16000) if delay > 0 else 0
     for where in (0, 1):
         moved = clicks["shifted"][where] - clicks["aligned"][where]
@@ -391,9 +416,9 @@ def _batch(inputs, data_dir, weights, *extra, cwd=None):
 
 @pytest.fixture(scope="module")
 def batch_clips(clips, tmp_path_factory):
-    """Two 2 s clips that finish fast, then two 30 s ones that keep the workers busy."""
+    """Two 2 s clips that finish fast, then two 10 s ones that keep the workers busy."""
     folder = tmp_path_factory.mktemp("batch_clips")
-    for name, source in (("a.mp4", "short"), ("b.mp4", "short"), ("c.mp4", "long"), ("d.mp4", "long")):
+    for name, source in (("a.mp4", "short"), ("b.mp4", "short"), ("c.mp4", "medium"), ("d.mp4", "medium")):
         os.link(clips[source], folder / name)
     return folder
 
