@@ -149,7 +149,8 @@ class VideoScorer:
             the result's `files` is then empty).
         reference: the name of this video's folders there (default: from the file name).
         faces: detections to use instead of the detector's, in faces.pckl's format: for each frame of the
-            25 fps converted video, a list of {'frame': f, 'bbox': [x1, y1, x2, y2], 'conf': score}.
+            25 fps converted video (or of a 25 fps source), a list of {'frame': f, 'bbox': [x1, y1, x2, y2],
+            'conf': score}.
         reuse_faces: use the faces.pckl of an earlier run in work_dir instead of detecting.
         pipeline, scoring, outputs, timeline: PipelineOptions, ScoringOptions, OutputOptions,
             TimelineOptions; or give their fields by name in `options` (min_track=50, vshift=15,
