@@ -136,3 +136,11 @@ def stray(path):
     problems = sorted(hook.misrendered(module, ["hidden", "stray"]))
     assert len(problems) == 2, problems
     assert "example.hidden: `work_dir:`" in problems[0] and "example.stray" in problems[1], problems
+
+
+def test_the_demo_describes_its_own_min_conf():
+    """The demo scores one video: its --min_conf is no vote over tracks (run_syncnet's meaning)."""
+    from syncnet.cli.demo import build_parser
+
+    (action,) = [action for action in build_parser()._actions if "--min_conf" in action.option_strings]
+    assert "track" not in action.help and "timeline" in action.help and "--write_synced" in action.help
