@@ -145,15 +145,22 @@ class VideoScorer:
               scoring=None, outputs=None, timeline=None, quiet=True, **options) -> VideoResult:
         """Score every face track of the video at `path`: run_pipeline.py, then run_syncnet.py.
 
-        work_dir: where the intermediate folders go (default: a temporary folder, removed after;
-            the result's `files` is then empty).
-        reference: the name of this video's folders there (default: from the file name).
-        faces: detections to use instead of the detector's, in faces.pckl's format: for each frame of the
-            25 fps converted video, a list of {'frame': f, 'bbox': [x1, y1, x2, y2], 'conf': score}.
-        reuse_faces: use the faces.pckl of an earlier run in work_dir instead of detecting.
-        pipeline, scoring, outputs, timeline: PipelineOptions, ScoringOptions, OutputOptions,
-            TimelineOptions; or give their fields by name in `options` (min_track=50, vshift=15,
-            segment_s=5, ...).
+        Args:
+            path: the video file.
+            work_dir: where the intermediate folders go (default: a temporary folder, removed
+                after; the result's `files` is then empty).
+            reference: the name of this video's folders there (default: from the file name).
+            faces: detections to use instead of the detector's, in faces.pckl's format: for each frame
+                of the 25 fps converted video (or of a 25 fps source), a list of
+                {'frame': f, 'bbox': [x1, y1, x2, y2], 'conf': score}.
+            reuse_faces: use the faces.pckl of an earlier run in work_dir instead of detecting.
+            pipeline: PipelineOptions (default: the reference's).
+            scoring: ScoringOptions.
+            outputs: OutputOptions.
+            timeline: TimelineOptions.
+            quiet: no progress bars (False shows them).
+            **options: fields of those four types by name instead (min_track=50, vshift=15,
+                segment_s=5, ...).
         """
         from syncnet.io.media import require_scorable
 

@@ -63,6 +63,7 @@ class BatchConfig:
     workers: Optional[int] = None   # None: the engine's default
     retry_failed: bool = False
     reuse_faces: bool = False
+    faces_dir: Optional[str] = None  # detections to use instead of detecting: a file per video (worker.given_faces)
     engine: str = "local"
     max_retries: int = 2            # how often a video is retried after its worker died
     scratch_dir: Optional[str] = None  # workers' local disk for each video's folders (default: the system's)
@@ -81,10 +82,23 @@ class BatchConfig:
             checked["workers"] = checked_number("workers", self.workers, int, minimum=1, maximum=MAX_WORKERS)
         if self.scratch_dir is not None:
             checked["scratch_dir"] = as_path(self.scratch_dir, "--scratch_dir")
+        if self.faces_dir is not None:
+            checked["faces_dir"] = os.path.abspath(as_path(self.faces_dir, "--faces"))
+            if storage.is_uri(self.faces_dir):
+                raise InputError(f"--faces {self.faces_dir}: expected a local folder of detection files")
+            if self.reuse_faces:
+                raise InputError("--faces and --reuse_faces both name the detections to use: pass one")
         for name, value in checked.items():
             object.__setattr__(self, name, value)
         if self.whole_frames and self.curate is not None:
             raise InputError("curation needs face tracks; it cannot run on whole frames")
+        if self.whole_frames and self.faces_dir is not None:
+            raise InputError("--faces gives face detections, but this run scores whole frames, without faces")
+
+    @property
+    def detects_faces(self):
+        """Whether the run needs the face detector (neither whole frames nor --faces)."""
+        return not self.whole_frames and self.faces_dir is None
 
     @property
     def in_place(self):
@@ -99,7 +113,9 @@ class BatchConfig:
                     "outputs": asdict(self.outputs), "models": [self.models.syncnet_model, self.models.s3fd_model],
                     # The default detector goes unnamed, so the records of earlier runs stay valid.
                     **({"detector": self.models.detector} if self.models.detector != ModelOptions.detector else {}),
-                    "curate": asdict(self.curate) if self.curate else None, "whole_frames": self.whole_frames}
+                    "curate": asdict(self.curate) if self.curate else None, "whole_frames": self.whole_frames,
+                    # Named only when given, so the records of earlier runs stay valid.
+                    **({"faces_dir": self.faces_dir} if self.faces_dir is not None else {})}
         return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -167,17 +183,33 @@ def check_models(config):
     if config.engine == "local" and config.workers == 1:
         from syncnet.batch.worker import scorer_for
 
-        scorer_for(config.models).load(detector=not config.whole_frames)
+        scorer_for(config.models).load(detector=config.detects_faces)
         return
     from syncnet.detection import get_detector
     from syncnet.models.paths import find_syncnet_model
 
     needed = [(find_syncnet_model, config.models.syncnet_model)]
-    if not config.whole_frames:
+    if config.detects_faces:
         needed.append((get_detector(config.models.detector).find_weights, config.models.s3fd_model))
     for find, path in needed:
         if path is None or not storage.is_uri(path):
             find(path)
+
+
+def check_faces_files(faces_dir, videos):
+    """Refuse, before any video, a --faces folder that is missing, and two videos whose
+    detections would be the same file. (A video without its file fails alone, as it runs.)"""
+    from syncnet.batch.worker import faces_file_stem
+
+    if not os.path.isdir(faces_dir):
+        raise InputError(f"--faces {faces_dir}: no such folder (it holds one detection file per video, "
+                         "named after it: clip.mp4 -> clip.json or clip.pckl)")
+    seen = {}
+    for video in videos:
+        other = seen.setdefault(faces_file_stem(video), video)
+        if other != video:
+            raise InputError(f"--faces: {other} and {video} would both take their detections from "
+                             f"{faces_file_stem(video)}.json; run them in separate batches")
 
 
 def check_outputs(config):
@@ -204,6 +236,8 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
 
         config = replace(config, workers=default_workers(resolve_device(config.models.device)))
     check_models(config)
+    if config.faces_dir is not None:
+        check_faces_files(config.faces_dir, videos)
     if not extras.available("parquet"):  # said before the run, not only after it
         extras.warn_missing("parquet", PARQUET_LEFT_OUT)
     check_outputs(config)

@@ -18,7 +18,7 @@ import socket
 import tempfile
 import time
 
-from syncnet.errors import TooShortError, WeightsError, describe_error
+from syncnet.errors import InputError, TooShortError, WeightsError, describe_error
 from syncnet.io import storage
 from syncnet.io.layout import (
     FOLDERS,
@@ -168,7 +168,7 @@ def _process_video(config, key, attempt):
         if config.whole_frames:
             record["n_frames"], record["tracks"] = _score_whole_frames(config, source, reference)
         else:
-            record.update(_score_face_tracks(config, source, work_dir, reference))
+            record.update(_score_face_tracks(config, video, source, work_dir, reference))
         succeeded = True
     except Exception as error:
         if is_fatal(error):
@@ -200,12 +200,13 @@ def summary_fields(record, timeline):
     return fields
 
 
-def _score_face_tracks(config, source, work_dir, reference):
+def _score_face_tracks(config, video, source, work_dir, reference):
     """The whole pipeline and SyncNet (and curation) on a local file; the record's fields, with
     the kept folders published when the video was built away from the data folder."""
+    faces = given_faces(config.faces_dir, video) if config.faces_dir is not None else None
     result = scorer_for(config.models).score(
         source, work_dir=work_dir, reference=reference, pipeline=config.pipeline, scoring=config.scoring,
-        outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
+        outputs=config.outputs, faces=faces, reuse_faces=config.reuse_faces, quiet=True)
     fields = {"n_frames": result.n_frames, "reason": result.reason,
               "tracks": [summary_fields(t.record(), t.timeline) for t in result.tracks]}
     if config.curate is not None:
@@ -261,6 +262,27 @@ def _local_source(config, video, reference):
     if not storage.is_uri(video):
         return video
     return storage.download(video, _input_copy(config, reference, video))
+
+
+FACES_EXTENSIONS = (".json", ".pckl")
+
+
+def faces_file_stem(video):
+    """--faces DIR: a video's detections are DIR/STEM.json or DIR/STEM.pckl, STEM its file name
+    without the extension (clip.mp4: clip.json)."""
+    return os.path.splitext(os.path.basename(video.rstrip("/")))[0]
+
+
+def given_faces(faces_dir, video):
+    """--faces DIR: the video's detections, from the file faces_file_stem names."""
+    from syncnet.pipeline.detection import load_faces_file
+
+    stem = faces_file_stem(video)
+    for extension in FACES_EXTENSIONS:
+        path = os.path.join(faces_dir, stem + extension)
+        if os.path.isfile(path):
+            return load_faces_file(path)
+    raise InputError(f"--faces: no detections for it in {faces_dir} ({stem}.json or {stem}.pckl)")
 
 
 def fetch_saved_faces(data_dir, work_dir, reference):

@@ -49,6 +49,7 @@ def build_parser(argv=None):
                              f"or all or none (default {keep}: pyframes and pytmp are deleted)")
     parser.add_argument("--reuse_faces", action="store_true",
                         help="use the faces.pckl of an earlier run of each video instead of detecting")
+    add_faces_option(parser)
     add_engine_options(parser)
     curation = parser.add_argument_group("curation")
     curation.add_argument("--curate", metavar="OUT_DIR", default=None,
@@ -62,6 +63,14 @@ def build_parser(argv=None):
     add_output_options(parser)
     add_common_options(parser)
     return parser
+
+
+def add_faces_option(parser):
+    """--faces DIR, which syncnet-batch and syncnet-eval share."""
+    parser.add_argument("--faces", metavar="DIR", default=None,
+                        help="use saved detections instead of detecting (no face detector needed): a folder "
+                             "with one file per video, named after it (clip.mp4: DIR/clip.json or "
+                             "DIR/clip.pckl), each as run_pipeline.py --faces takes it")
 
 
 def add_engine_options(parser):
@@ -118,7 +127,7 @@ def config_from(args):
     return BatchConfig(
         data_dir=args.data_dir, pipeline=options_from(args, PipelineOptions),
         scoring=options_from(args, ScoringOptions), outputs=options_from(args, OutputOptions),
-        models=model_options(args), keep=parse_keep(args.keep), reuse_faces=args.reuse_faces,
+        models=model_options(args), keep=parse_keep(args.keep), reuse_faces=args.reuse_faces, faces_dir=args.faces,
         curate=CurationOptions(args.curate, args.max_offset) if args.curate else None,
         quiet=args.quiet, debug=args.debug, **engine_settings(args))
 

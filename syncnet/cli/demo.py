@@ -8,7 +8,6 @@ from syncnet.cli import (
     add_face_video_options,
     add_model_options,
     add_offset_option,
-    add_options,
     add_timeline_options,
     make_parser,
     model_options,
@@ -41,7 +40,11 @@ def build_parser(argv=None):
                         help="also write the offset over time: segments, verdict, drift and jumps "
                              "(docs/timeline.md)")
     add_timeline_options(parser)
-    add_options(parser, OutputOptions, skip=("speaker_threshold",))
+    # OutputOptions' help describes run_syncnet's vote over tracks; the demo has one video.
+    parser.add_argument("--min_conf", type=float, default=OutputOptions.min_conf,
+                        help="the confidence from which the offset is trusted: the timeline's segments are "
+                             "reliable from it, and below it --write_synced warns before repairing by the "
+                             f"detected offset (default {OutputOptions.min_conf:g})")
     add_common_options(parser)
     return parser
 

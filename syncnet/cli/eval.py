@@ -11,7 +11,7 @@ The last line printed is the dataset's numbers, e.g.
 import dataclasses
 import sys
 
-from syncnet.cli.batch import add_engine_options, engine_settings, stopped_by_signals
+from syncnet.cli.batch import add_engine_options, add_faces_option, engine_settings, stopped_by_signals
 from syncnet.eval.protocols import PROTOCOLS
 from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
 
@@ -52,6 +52,7 @@ def build_parser(argv=None):
     pipeline.add_argument("--s3fd_model", default=None, help=DETECTOR_WEIGHTS_HELP)
     pipeline.add_argument("--reuse_faces", action="store_true",
                           help="use the faces.pckl of an earlier run of each video in --out instead of detecting")
+    add_faces_option(pipeline)
     add_engine_options(parser)
     add_common_options(parser)
     return parser
@@ -105,8 +106,8 @@ def _evaluate(args):
     config = BatchConfig(
         data_dir=args.out, pipeline=PipelineOptions(**{name: getattr(args, name) for name in passed}),
         scoring=options_from(args, ScoringOptions), outputs=OutputOptions(), models=model_options(args),
-        keep=parse_keep(args.keep), reuse_faces=args.reuse_faces, quiet=args.quiet, debug=args.debug,
-        **engine_settings(args))
+        keep=parse_keep(args.keep), reuse_faces=args.reuse_faces, faces_dir=args.faces, quiet=args.quiet,
+        debug=args.debug, **engine_settings(args))
     videos = collect_videos(args.inputs)
     check_writable(args.out, "--out")  # before any video (run_batch's own check would name --data_dir)
     with stopped_by_signals(config) as stop:

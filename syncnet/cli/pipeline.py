@@ -24,7 +24,8 @@ def build_parser(argv=None):
                         help="use pywork/REFERENCE/faces.pckl from an earlier run instead of detecting")
     parser.add_argument("--faces", metavar="FILE", default=None,
                         help="use these detections instead of detecting: a .json or .pckl file in "
-                             "faces.pckl's format (per frame, a list of {frame, bbox, conf})")
+                             "faces.pckl's format (per frame, a list of {frame, bbox, conf}), listing every "
+                             "pyframe or every frame of a 25 fps source")
     add_common_options(parser)
     return parser
 

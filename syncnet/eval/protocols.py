@@ -53,15 +53,13 @@ class TrackScore:
 class VideoOutcome:
     """What a protocol makes of one video.
 
-    status:
-      - ``scored``: it counts in the dataset numbers;
-      - ``excluded``: the protocol leaves it out by design (no face track), reason says why;
-      - ``failed``: an error stopped it (reason = the error). The sources drop these too, or
-        crash on them. We count them so that a dataset number never hides how many videos it
-        is missing.
-
-    lse_d is None where the protocol reports no LSE-D (latentsync); offset is None where it
-    defines no per-video offset (wav2lip).
+    Attributes:
+        status: ``scored``: it counts in the dataset numbers; ``excluded``: the protocol leaves it
+            out by design (no face track), reason says why; ``failed``: an error stopped it
+            (reason = the error). The sources drop these too, or crash on them. We count them so
+            that a dataset number never hides how many videos it is missing.
+        lse_d: None where the protocol reports no LSE-D (latentsync).
+        offset: None where the protocol defines no per-video offset (wav2lip).
     """
 
     video: str
@@ -85,15 +83,16 @@ Aggregator = Callable[[Sequence[TrackScore]], "tuple[Optional[float], float, Opt
 class Protocol:
     """One published way of turning per-track scores into reported numbers.
 
-    pipeline_overrides: run_pipeline options that differ from the reference defaults
-      (facedet_scale 0.25, crop_scale 0.40, min_track 100, frame_rate 25, num_failed_det 25,
-      min_face_size 100). Scoring keeps batch_size 20 and vshift 15 in every protocol.
-    face_tracks: False where the protocol skips detection and scores the whole frame, resized
-      to 224x224, as one track (wav2lip-lrs). In that case pipeline_overrides does not apply.
-    unit: what the dataset mean and the bootstrap run over: ``track`` (wav2lip's all_scores.txt
-      has one line per track) or ``video``.
-    reports_lse_d: False where the source throws the distance away (latentsync).
-    aggregate: the per-video rule; it is called only with a non-empty list of tracks.
+    Attributes:
+        pipeline_overrides: run_pipeline options that differ from the reference defaults
+            (facedet_scale 0.25, crop_scale 0.40, min_track 100, frame_rate 25, num_failed_det 25,
+            min_face_size 100). Scoring keeps batch_size 20 and vshift 15 in every protocol.
+        face_tracks: False where the protocol skips detection and scores the whole frame, resized
+            to 224x224, as one track (wav2lip-lrs). In that case pipeline_overrides does not apply.
+        unit: what the dataset mean and the bootstrap run over: ``track`` (wav2lip's all_scores.txt
+            has one line per track) or ``video``.
+        reports_lse_d: False where the source throws the distance away (latentsync).
+        aggregate: the per-video rule; it is called only with a non-empty list of tracks.
     """
 
     name: str

@@ -37,7 +37,8 @@ RETRY_WAITS_S = (1, 2, 4)
 # A mirror's answer that it lacks a file: the official site is asked instead.
 NOT_FOUND_STATUS = {404, 410}
 # Where a failed download points the user.
-OFFLINE_HINT = "see 'Offline' in README.md to use a copy instead (SYNCNET_MIRROR=FOLDER or https://URL)"
+OFFLINE_HINT = ("see 'Offline' in README.md: use a copy of the files (SYNCNET_MIRROR=FOLDER or https://URL), or "
+                "try the commands with stand-in weights")
 
 
 class SettingsError(InputError):

@@ -45,6 +45,39 @@ def check_faces(faces, source):
     return list(faces)
 
 
+def faces_for_pyframes(faces, frame_paths, source):
+    """The detections of every pyframe, from a list of either every pyframe or every frame of the
+    25 fps video the pipeline converted (the source's own frames, for a 25 fps source).
+
+    The conversion repeats frames where its timestamps leave a gap at the start (SPEC.md,
+    run_pipeline step 2: a 300-frame source gives 302 pyframes). A repeat is the same picture
+    encoded again, so its JPEG is byte-identical to the one before: the first such pyframes, as
+    many as the list is short, are taken as the repeats, and every pyframe gets the detections
+    of the frame it shows, renumbered to its own index. Any other count is refused in one line.
+    """
+    extra = len(frame_paths) - len(faces)
+    if extra == 0:
+        return faces
+    repeats, previous = set(), None
+    for index, path in enumerate(frame_paths if extra > 0 else ()):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if data == previous:
+            repeats.add(index)
+            if len(repeats) == extra:
+                break
+        previous = data
+    if extra < 0 or len(repeats) < extra:
+        raise InputError(f"{source} has detections for {len(faces)} frames but the converted video has "
+                         f"{len(frame_paths)} ({len(repeats)} of them repeating the frame before); list "
+                         "every pyframe, or every frame of a 25 fps source")
+    shown, frame = [], -1
+    for index in range(len(frame_paths)):
+        frame += index not in repeats
+        shown.append(frame)
+    return [[dict(face, frame=pyframe) for face in faces[frame]] for pyframe, frame in enumerate(shown)]
+
+
 def _read_rgb(path):
     return cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)
 

@@ -19,7 +19,7 @@ from syncnet.io.layout import StagedPipeline
 from syncnet.io.locking import FolderLock
 from syncnet.options import PipelineOptions, as_dict
 from syncnet.pipeline.cropping import crop_face, smooth_track
-from syncnet.pipeline.detection import check_faces, detect_faces_in_frames
+from syncnet.pipeline.detection import check_faces, detect_faces_in_frames, faces_for_pyframes
 from syncnet.pipeline.scenes import detect_scenes
 from syncnet.pipeline.tracking import TrackTally, track_faces
 from syncnet.runtime.progress import progress_bar
@@ -113,6 +113,8 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
             faces = read_saved_faces(layout)
             if faces is None:
                 log.warning("--reuse_faces: no %s, detecting faces", layout.work_file("faces.pckl"))
+        # Loaded before the conversion, which can take minutes: missing weights are refused first.
+        detector = detector_factory() if faces is None else None
         staged = staged_run.staged
         log.info("converting %s to 25 fps frames and 16 kHz audio", videofile)
         frame_paths = convert_input(staged, videofile, alignment)
@@ -121,10 +123,8 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
                 check_faces_match_frames(faces, frame_paths, layout.work_file("faces.pckl"),
                                          "run without --reuse_faces to detect again")
             else:
-                check_faces_match_frames(faces, frame_paths, "the detections given (--faces)",
-                                         "they must list every frame of pyframes, in order")
+                faces = faces_for_pyframes(faces, frame_paths, "the detections given (--faces)")
         else:
-            detector = detector_factory()
             log.info("detecting faces in %d frames", len(frame_paths))
             with progress_bar(len(frame_paths), "detecting faces", "frame", quiet) as bar:
                 faces = detect_faces_in_frames(detector, frame_paths, options.facedet_scale,

@@ -296,3 +296,21 @@ def test_two_references_at_once(clips, data_dir, s3fd_weights):
         assert (data_dir / "pyavi" / reference / "video.avi").is_file()
         counts.append(len(list((data_dir / "pyframes" / reference).glob("*.jpg"))))
     assert counts[0] == counts[1] >= 50  # 2 s at 25 fps, each run in its own folders
+
+
+@pytest.mark.timeout(120)
+def test_missing_detector_weights_are_refused_before_the_conversion(clips, data_dir, monkeypatch):
+    """Missing S3FD weights are named before the video is converted (minutes for a long one);
+    with --faces no detector is needed, and the same run goes through."""
+    import syncnet.pipeline.stage as stage
+
+    converted = []
+    real_convert = stage.convert_input
+    monkeypatch.setattr(stage, "convert_input", lambda *args: converted.append(args) or real_convert(*args))
+    missing = data_dir.parent / "no_such_sfd_face.pth"
+    assert_refused(pipeline(clips["good"], data_dir, missing), "not found", str(missing))
+    assert converted == []
+    faces = data_dir.parent / "faces.json"
+    faces.write_text(json.dumps([[] for _ in range(52)]))
+    assert_ok(pipeline(clips["good"], data_dir, missing, "case", "--faces", faces))
+    assert len(converted) == 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from syncnet.synthetic import constant, jump, linear, make_face_clip, make_scene_clip
-from tests.helpers import MOUTH_DARK, audio_loudness, best_lag, decoded_frames, mouth_area
+from tests.helpers import MOUTH_DARK, audio_loudness, best_lag, decoded_frames, mouth_area, run_command
 
 
 @pytest.mark.parametrize("offset, mp3, seed", [(6, False, 4), (-9, True, 5),
@@ -94,3 +94,37 @@ def test_write_faces_is_what_run_pipeline_takes(tmp_path):
     truth = make_scene_clip(tmp_path / "scene.avi", seconds=1.0, seed=14)
     truth.write_faces(tmp_path / "faces.json")
     assert load_faces_file(str(tmp_path / "faces.json")) == truth.faces
+
+
+def _shown_source_frames(pyframes, source):
+    """For each pyframe, the source frame it shows: the nearest decoded frame by mean absolute
+    difference (read with OpenCV, independent of the pipeline's own matching)."""
+    import cv2
+
+    frames = [cv2.imread(str(path)).astype(np.float32) for path in pyframes]
+    return [int(np.argmin([np.abs(frame - candidate).mean() for candidate in source])) for frame in frames]
+
+
+@pytest.mark.timeout(120)
+def test_write_faces_then_run_pipeline_faces_as_documented(tmp_path):
+    """docs/synthetic.md's path: write_faces lists the source's frames (50 for 2 s), the conversion
+    makes 52 pyframes (SPEC: it repeats the first frames), and run_pipeline --faces takes the
+    file as written: every pyframe gets the boxes of the source frame it shows, found here by
+    comparing pictures, and both faces are cropped."""
+    from syncnet.io.fileio import load_pickle
+
+    truth = make_scene_clip(tmp_path / "scene.mp4", seconds=2.0, seed=21, speaker=1)
+    truth.write_faces(tmp_path / "faces.json")
+    assert len(truth.faces) == 50
+    work = tmp_path / "work"
+    result = run_command("run_pipeline.py", "--videofile", truth.path, "--data_dir", work, "--reference", "scene",
+                         "--faces", tmp_path / "faces.json", "--min_track", "25", "--s3fd_model",
+                         tmp_path / "absent.pth", cwd=tmp_path)
+    assert "2 face track(s)" in result.stdout, result.stdout + result.stderr
+    pyframes = sorted((work / "pyframes" / "scene").glob("*.jpg"))
+    shown = _shown_source_frames(pyframes, decoded_frames(truth.path).astype(np.float32))
+    assert len(pyframes) == 52 and shown[:4] == [0, 0, 1, 1], shown[:6]  # the repeats SPEC describes
+    faces = load_pickle(work / "pywork" / "scene" / "faces.pckl")
+    assert len(faces) == len(pyframes)
+    for pyframe, frame in enumerate(shown):
+        assert faces[pyframe] == [dict(face, frame=pyframe) for face in truth.faces[frame]], pyframe

@@ -24,15 +24,9 @@ def _scene(tmp_path, name, seed, s3fd, offset=0):
     truth = make_scene_clip(tmp_path / "clips" / f"{name}.mp4", seconds=8.0, seed=seed, speaker=SPEAKER,
                             offset=constant(offset))
     work, reference = tmp_path / "work", reference_for(truth.path)
-    common = ["--videofile", truth.path, "--data_dir", work, "--reference", reference, "--s3fd_model", s3fd]
-    # A first run only to learn how many pyframes the conversion makes: it repeats the first
-    # frames (SPEC, run_pipeline step 2), and --faces must list every pyframe.
-    run_command("run_pipeline.py", *common, cwd=tmp_path, check=False)
-    n_pyframes = len(list((work / "pyframes" / reference).glob("*.jpg")))
-    lead = n_pyframes - len(truth.faces)
-    faces = [[dict(face, frame=frame) for face in truth.faces[max(0, frame - lead)]] for frame in range(n_pyframes)]
-    (tmp_path / f"{name}_faces.json").write_text(json.dumps(faces))
-    run_command("run_pipeline.py", *common, "--faces", tmp_path / f"{name}_faces.json", cwd=tmp_path)
+    truth.write_faces(tmp_path / f"{name}_faces.json")  # the source's frames: run_pipeline fits them to pyframes
+    run_command("run_pipeline.py", "--videofile", truth.path, "--data_dir", work, "--reference", reference,
+                "--s3fd_model", s3fd, "--faces", tmp_path / f"{name}_faces.json", cwd=tmp_path)
     return truth, work, reference
 
 

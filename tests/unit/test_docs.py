@@ -87,3 +87,60 @@ def test_local_links_of_the_readme_and_the_docs_exist():
     assert not broken
 
 
+
+
+def _docstrings_hook():
+    """docs/hooks/docstrings.py, the mkdocs hook that checks the API reference's docstrings."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docstrings_hook", REPO_ROOT / "docs" / "hooks" / "docstrings.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
+
+
+@pytest.mark.timeout(60)
+def test_the_api_reference_renders_every_documented_name():
+    """What mkdocstrings would render wrong without a warning: a `name: text` line with an
+    indented block below it became a collapsible box that hides the name (VideoScorer.score's
+    work_dir, Protocol.pipeline_overrides, VideoOutcome.status), and griffe's warnings (an Args:
+    entry not in the signature). The same check runs in `mkdocs build --strict`."""
+    hook = _docstrings_hook()
+    documented = hook.load_documented(REPO_ROOT, REPO_ROOT / "docs")
+    assert sum(1 for module, members in documented for _ in hook._shown(module, members)) > 50
+    problems = [problem for module, members in documented for problem in hook.misrendered(module, members)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_docstring_check_finds_a_hidden_name_and_a_stray_argument():
+    import griffe
+
+    hook = _docstrings_hook()
+    module = griffe.visit("example", filepath=REPO_ROOT / "example.py", code='''
+def hidden(work_dir=None):
+    """Score it.
+
+    work_dir: where the folders go (default: a temporary folder,
+        removed after).
+    """
+
+
+def stray(path):
+    """Score it.
+
+    Args:
+        path: the video.
+        folder: not an argument.
+    """
+''')
+    problems = sorted(hook.misrendered(module, ["hidden", "stray"]))
+    assert len(problems) == 2, problems
+    assert "example.hidden: `work_dir:`" in problems[0] and "example.stray" in problems[1], problems
+
+
+def test_the_demo_describes_its_own_min_conf():
+    """The demo scores one video: its --min_conf is no vote over tracks (run_syncnet's meaning)."""
+    from syncnet.cli.demo import build_parser
+
+    (action,) = [action for action in build_parser()._actions if "--min_conf" in action.option_strings]
+    assert "track" not in action.help and "timeline" in action.help and "--write_synced" in action.help

@@ -436,3 +436,29 @@ def test_why_no_track_is_scored():
     assert unscored_reason(record, [unscored]) == CLIP_TOO_SHORT
     assert unscored_reason({"tracking": TrackTally(n_frames=9).as_dict()}, []) == NO_FACES
     assert unscored_reason({}, []) is None, "a pipeline.json from before tallies says nothing"
+
+
+def test_faces_of_the_source_frames_fit_the_pyframes_that_repeat_them(tmp_path):
+    """Pyframes a a b c c (two repeats, as the conversion makes them): a list of 3 frames gives
+    each repeat its frame's boxes; 4 frames take the first repeat only; 5 are used as they are;
+    6, or 2 (three repeats needed, two found), are refused in one line."""
+    from syncnet.errors import InputError
+    from syncnet.pipeline.detection import faces_for_pyframes
+
+    paths = []
+    for index, picture in enumerate(b"aabcc"):
+        paths.append(tmp_path / f"{index:06d}.jpg")
+        paths[-1].write_bytes(bytes([picture]) * 10)
+
+    def listing(n):
+        return [[{"frame": f, "bbox": [f, 0, f + 10, 10], "conf": 1.0}] for f in range(n)]
+
+    def shown(n):
+        return [(entry[0]["frame"], entry[0]["bbox"][0]) for entry in faces_for_pyframes(listing(n), paths, "x")]
+
+    assert shown(3) == [(0, 0), (1, 0), (2, 1), (3, 2), (4, 2)]
+    assert shown(4) == [(0, 0), (1, 0), (2, 1), (3, 2), (4, 3)]
+    assert shown(5) == [(f, f) for f in range(5)]
+    for n in (6, 2):
+        with pytest.raises(InputError, match=f"detections for {n} frames but the converted video has 5"):
+            faces_for_pyframes(listing(n), paths, "x")
