@@ -69,7 +69,7 @@ def find_clips(inputs=(), data_dir=None, exclude=None):
                     len(written), exclude, written[0])
         clips = [clip for clip in clips if clip not in written]
     if not clips:
-        outside = f" outside --out {exclude}" if exclude else ""
+        outside = f" outside --out {exclude}" if written or any(_inside(item, exclude) for item in items) else ""
         raise InputError(f"no clip found in {' '.join(map(str, items))}{outside}: give folders of 224x224 face "
                          "videos (run_pipeline's pycrop/), list files or videos")
     return clips
