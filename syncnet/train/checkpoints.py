@@ -24,7 +24,7 @@ METRIC_COLUMNS = ("step", "loss", "val_exact", "val_within1", "pos_dist", "neg_d
 CHECKPOINT_KEYS = ("model", "optimizer", "step", "rows", "best")
 # Options a resumed run may change: none of them changes the weights it trains (--max_steps
 # may only grow: a run is never cut back below the step it reached).
-RESUMABLE_CHANGES = ("max_steps", "workers", "log_every")
+RESUMABLE_CHANGES = ("max_steps", "workers", "log_every", "val_every")
 
 
 def load_model(init):

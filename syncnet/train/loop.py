@@ -106,8 +106,9 @@ def prepare(inputs, out, options, *, data_dir=None, val=None, init=None, device=
         check_held_out(paths, val_paths)
     cache = os.path.join(out, CACHE_FOLDER)
     with_mp3 = options.mp3_share > 0
-    log.info("decoding %d clips into %s (once: a resumed run reads them from there)", len(paths) + len(val_paths),
-             cache)
+    if make_val:  # the process that decodes (under torchrun, the others read what rank 0 decoded)
+        log.info("decoding %d clips into %s (once: a resumed run reads them from there)",
+                 len(paths) + len(val_paths), cache)
     with progress_bar(len(paths) + len(val_paths), "preparing clips", "clip", quiet) as bar:
         training = load_clips(paths, cache, with_mp3, bar, stop)
         held_out = load_clips(val_paths, cache, False, bar, stop)

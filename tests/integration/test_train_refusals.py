@@ -7,6 +7,7 @@ and the progress lines come as the steps do.
 
 One real two-step run (module fixture, through the API) serves the tests that need a run
 folder; the refusals run in this process (run_command), the waits in bounded subprocesses."""
+import contextlib
 import filecmp
 import logging
 import os
@@ -106,6 +107,22 @@ def test_a_full_disk_stops_a_resumed_run_with_its_checkpoint_kept(data, finished
         assert filecmp.cmp(run / CHECKPOINT_FILE, out / CHECKPOINT_FILE, shallow=False)
 
 
+def test_a_full_disk_while_writing_a_checkpoint_is_named_and_the_last_checkpoint_kept(tmp_path):
+    from types import SimpleNamespace
+
+    from syncnet.train.checkpoints import Recorder
+    from syncnet.train.full_disk import DiskFullError
+
+    with mounted_tmpfs(tmp_path / "full", size="1m") as full:
+        (full / CHECKPOINT_FILE).write_bytes(b"the last complete checkpoint")
+        model = torch.nn.Linear(1000, 300)  # 1.2 MB of weights: more than the disk holds
+        plan = SimpleNamespace(out=str(full), val_items=[], options=TrainOptions(), init=None)
+        with pytest.raises(DiskFullError, match="the last complete checkpoint is kept"):
+            Recorder(plan, [], None).checkpoint(model, torch.optim.Adam(model.parameters()), 3)
+        assert (full / CHECKPOINT_FILE).read_bytes() == b"the last complete checkpoint"
+        assert sorted(os.listdir(full)) == [CHECKPOINT_FILE]  # no partial file left
+
+
 # --- class 2: a run never reads what it writes ---------------------------------------------------------
 
 def test_a_run_inside_its_data_never_reads_what_it_wrote(data, finished):
@@ -145,24 +162,27 @@ def _free_port():
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
 def _rank(data, out, rank, timeout_s):
+    """syncnet-train as rank `rank` of two, the other never started; killed if still running after the block."""
     environment = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": "0",
                    "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
                    "SYNCNET_RENDEZVOUS_TIMEOUT": str(timeout_s)}
-    return subprocess.Popen([sys.executable, "-m", "syncnet.train", str(data / "data"), "--out", str(out),
-                             "--batch_size", "2", "--device", "cpu"], cwd=REPO_ROOT, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def test_a_process_whose_partners_never_come_gives_up_on_the_rendezvous_timeout(data, tmp_path):
-    started = time.time()
-    process = _rank(data, tmp_path / "run", 1, 2)
+    process = subprocess.Popen([sys.executable, "-m", "syncnet.train", str(data / "data"), "--out", str(out),
+                                "--batch_size", "2", "--device", "cpu"], cwd=REPO_ROOT, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _, stderr = process.communicate(timeout=90)
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_process_whose_partners_never_come_gives_up_on_the_rendezvous_timeout(data, tmp_path):
+    started = time.time()
+    with _rank(data, tmp_path / "run", 1, 2) as process:
+        _, stderr = process.communicate(timeout=90)
     assert process.returncode == 1 and "Traceback" not in stderr, stderr
     last = stderr.strip().splitlines()[-1]
     assert "did not meet" in last and "SYNCNET_RENDEZVOUS_TIMEOUT" in last, stderr
@@ -172,16 +192,11 @@ def test_a_process_whose_partners_never_come_gives_up_on_the_rendezvous_timeout(
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_wait_for_the_other_processes(data, tmp_path, signum):
-    process = _rank(data, tmp_path / "run", 0, 600)
-    try:
+    with _rank(data, tmp_path / "run", 0, 600) as process:
         wait_for_line(process.stderr, "waiting up to 600 s", timeout=60)
         signalled = time.time()
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 130 and "Traceback" not in stderr, stderr
     assert time.time() - signalled < 15
     _leaves_nothing(tmp_path)  # rank 0 had made --out and its lock: both gone
