@@ -7,7 +7,9 @@
     syncnet-train clips/ --out /shared/runs/ray --engine ray --num_workers 4 --use_gpu --ray_address auto
 
 It writes DIR/syncnet_trained.model (the official file's format: pass it to any script's
---initial_model), DIR/metrics.csv, DIR/curves.png and DIR/train.json. See docs/training.md.
+--initial_model), DIR/metrics.csv, DIR/curves.png and DIR/train.json. Under torchrun the
+processes wait at most $SYNCNET_RENDEZVOUS_TIMEOUT seconds (default 120) for each other. See
+docs/training.md.
 """
 import sys
 

@@ -1,6 +1,7 @@
 """One run at a time per folder: an exclusive lock that names its holder and dies with it.
 
-The lock is flock(2) on a small file beside the folder (`.NAME.lock`). The kernel releases it
+The lock is flock(2) on a small file beside the folder (`.NAME.lock`), or inside it (`.lock`)
+for a folder the run owns whole, such as a training run's. The kernel releases it
 when the holding process exits, however it exits, so a killed run never leaves a lock that
 blocks the next one; the file only records who held it last.
 """
@@ -13,17 +14,20 @@ import time
 
 from syncnet.errors import InputError
 
+INSIDE_NAME = ".lock"
+
 # Locks this process holds, by lock file: a nested acquire (the API runs the pipeline, then
 # scoring, under one lock) counts instead of locking against itself.
 _held = {}
 
 
 class FolderLock:
-    def __init__(self, folder, hint="choose another --reference"):
+    def __init__(self, folder, hint="choose another --reference", inside=False):
         folder = os.path.abspath(os.fspath(folder))
         self.folder = folder
         self.hint = hint  # what a refused run is told to do instead of waiting
-        self.path = os.path.join(os.path.dirname(folder), f".{os.path.basename(folder)}.lock")
+        self.path = (os.path.join(folder, INSIDE_NAME) if inside
+                     else os.path.join(os.path.dirname(folder), f".{os.path.basename(folder)}.lock"))
 
     def acquire(self):
         if self.path in _held:
@@ -43,6 +47,9 @@ class FolderLock:
         except BaseException:
             handle.close()
             raise
+        if not _still_named(handle, self.path):  # discarded by its last holder while this one waited
+            handle.close()
+            return self.acquire()
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
@@ -62,11 +69,26 @@ class FolderLock:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         handle.close()
 
+    def discard(self):
+        """Release the lock and remove its file (while still holding it): for a run that
+        leaves nothing behind, such as a refused one whose lock file it made."""
+        if _held.get(self.path, (None, 0))[1] == 1:  # not while an outer holder in this process has it
+            os.unlink(self.path)
+        self.release()
+
     def __enter__(self):
         return self.acquire()
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _still_named(handle, path):
+    """Whether `path` is still the file `handle` locked (not removed or replaced meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _describe_holder(text):

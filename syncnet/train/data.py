@@ -22,15 +22,26 @@ from syncnet.io.frames import read_images
 from syncnet.io.inputs import VIDEO_EXTENSIONS, collect_videos
 from syncnet.scoring.distances import FRAMES_PER_WINDOW, MFCC_PER_FRAME, MFCC_PER_WINDOW, StreamedMfcc, window_count
 from syncnet.scoring.face_video import FACE_SIZE, decode_face_video
+from syncnet.train.full_disk import DiskFullError, named_if_full
 
 log = logging.getLogger(__name__)
 
 CACHE_FOLDER = "cache"
 
 
-def find_clips(inputs=(), data_dir=None):
+def _inside(path, folder):
+    """Whether `path` is `folder` or below it, links resolved (None: no folder)."""
+    if folder is None:
+        return False
+    real = os.path.realpath(path)
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def find_clips(inputs=(), data_dir=None, exclude=None):
     """The face videos that DATA names: folders (searched recursively), list files, videos; and
-    with `data_dir`, the face crops (pycrop/) of its run_pipeline runs."""
+    with `data_dir`, the face crops (pycrop/) of its run_pipeline runs. Nothing inside the
+    folder `exclude` is taken: a run never reads what it writes (its --out)."""
+    exclude = os.path.realpath(exclude) if exclude is not None else None
     items = [os.fspath(item) for item in inputs]
     if data_dir is not None:
         crops = os.path.join(data_dir, "pycrop")
@@ -44,18 +55,32 @@ def find_clips(inputs=(), data_dir=None):
     clips = []
     for item in items:
         if os.path.isdir(item):
-            found = sorted(os.path.join(root, name) for root, _, names in os.walk(item) for name in names
-                           if name.lower().endswith(VIDEO_EXTENSIONS))
+            found = sorted(os.path.join(root, name) for root, _, names in _walk_outside(item, exclude)
+                           for name in names if name.lower().endswith(VIDEO_EXTENSIONS))
             if not found:
                 log.warning("%s: no video found in this folder", item)
             clips.extend(os.path.abspath(path) for path in found)
         else:
             clips.extend(collect_videos([item]))
     clips = list(dict.fromkeys(clips))
+    written = [clip for clip in clips if _inside(clip, exclude)]
+    if written:
+        log.warning("%d clip(s) inside --out %s are not used (%s): a run never reads what it writes",
+                    len(written), exclude, written[0])
+        clips = [clip for clip in clips if clip not in written]
     if not clips:
-        raise InputError(f"no clip found in {' '.join(map(str, items))}: give folders of 224x224 face videos "
-                         "(run_pipeline's pycrop/), list files or videos")
+        outside = f" outside --out {exclude}" if written or any(_inside(item, exclude) for item in items) else ""
+        raise InputError(f"no clip found in {' '.join(map(str, items))}{outside}: give folders of 224x224 face "
+                         "videos (run_pipeline's pycrop/), list files or videos")
     return clips
+
+
+def _walk_outside(folder, exclude):
+    """os.walk(folder), not entering `exclude`."""
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not _inside(os.path.join(root, name), exclude)]
+        if not _inside(root, exclude):
+            yield root, folders, names
 
 
 @dataclass
@@ -96,7 +121,10 @@ def _mfcc_of(wav_path):
 
 def _decode(path, stem, with_mp3):
     """Decode `path` into the cache files STEM.frames.npy, STEM.mfcc.npy (and STEM.mfcc_mp3.npy)."""
-    with tempfile.TemporaryDirectory(prefix="syncnet-train-") as work:
+    with tempfile.TemporaryDirectory(prefix="syncnet-train-") as work, \
+            named_if_full(f"decoding {path} into {os.path.dirname(stem)}",
+                          "free some space there and in the temporary folder (or choose an --out on another "
+                          "disk), then run again; no clip is to blame", work, os.path.dirname(stem)):
         frame_paths, wav_path = decode_face_video(path, work)
         frames = np.stack(list(read_images(frame_paths))) if frame_paths else np.zeros((0, 1, 1, 3), np.uint8)
         if frames.shape[1:3] != (FACE_SIZE, FACE_SIZE):
@@ -139,6 +167,8 @@ def load_clips(paths, cache_dir, with_mp3=False, progress=None, stop=None):
             raise KeyboardInterrupt
         try:
             clips.append(load_clip(path, cache_dir, with_mp3))
+        except DiskFullError:
+            raise  # the run stops: no clip is to blame
         except (SyncNetError, OSError) as error:
             reason = describe_error(error).replace(f"{path}: ", "")
             log.warning("skipped %s: %s", path, reason)

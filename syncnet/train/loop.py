@@ -98,12 +98,17 @@ def prepare(inputs, out, options, *, data_dir=None, val=None, init=None, device=
             stop=None, quiet=True, make_val=True):
     """A TrainPlan: the clips found, decoded into out/cache (each unusable one skipped with one
     line), split into training and validation, and the validation videos made."""
-    paths = find_clips(inputs, data_dir)
-    val_paths = find_clips(val) if val else None
+    paths = find_clips(inputs, data_dir, exclude=out)
+    val_paths = find_clips(val, exclude=out) if val else None
     if val_paths is None:
         paths, val_paths = split_clips(paths, options.val_share, options.seed)
+    else:
+        check_held_out(paths, val_paths)
     cache = os.path.join(out, CACHE_FOLDER)
     with_mp3 = options.mp3_share > 0
+    if make_val:  # the process that decodes (under torchrun, the others read what rank 0 decoded)
+        log.info("decoding %d clips into %s (once: a resumed run reads them from there)",
+                 len(paths) + len(val_paths), cache)
     with progress_bar(len(paths) + len(val_paths), "preparing clips", "clip", quiet) as bar:
         training = load_clips(paths, cache, with_mp3, bar, stop)
         held_out = load_clips(val_paths, cache, False, bar, stop)
@@ -131,6 +136,15 @@ def prepare(inputs, out, options, *, data_dir=None, val=None, init=None, device=
                      val_items=items, init=init, device=device, resume=resume, counts=counts)
 
 
+def check_held_out(paths, val_paths):
+    """Refuse --val clips that are also training clips: a model is not validated on what it trained on."""
+    training = {os.path.realpath(path) for path in paths}
+    both = [path for path in val_paths if os.path.realpath(path) in training]
+    if both:
+        raise InputError(f"--val: {len(both)} of {len(val_paths)} validation clips are also training clips "
+                         f"({both[0]}): remove them from DATA or from --val")
+
+
 def _reasons(skipped):
     kinds = {}
     for reason in skipped.values():
@@ -150,6 +164,12 @@ def _set_train_mode(model, freeze_batchnorm):
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
+
+
+def _log_progress(step, start, steps, loss, seconds):
+    rate = (step - start) / seconds if seconds > 0 else 0.0
+    left = f", about {(steps - step) / rate:.0f} s left" if rate > 0 else ""
+    log.info("step %d of %d: loss %.4g, %.2f steps/s%s", step, steps, loss, rate, left)
 
 
 def train_worker(plan, stop=None, quiet=True):
@@ -176,6 +196,9 @@ def train_worker(plan, stop=None, quiet=True):
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, rows, best = state["step"], list(state["rows"]), state["best"]
+        if start > steps:
+            raise InputError(f"--resume: the run in {plan.out} is at step {start}, beyond the {steps} steps asked "
+                             f"for: give --max_steps (or --epochs) for {start} steps or more")
         log.info("resuming at step %d of %d", start, steps)
     network = PairNetwork(model)
     if world_size > 1:
@@ -212,6 +235,9 @@ def train_worker(plan, stop=None, quiet=True):
                 continue
             if step % options.log_every == 0 or step == steps:
                 recorder.row(step, loss=sum(losses) / len(losses), seconds=time.time() - started)
+                recorder.write_rows()
+                if bar.disable:  # no bar on a file or a pipe: a line per row instead
+                    _log_progress(step, start, steps, recorder.rows[-1]["loss"], time.time() - started)
                 losses = []
             if step % options.val_every == 0 or step == steps:
                 if plan.val_items:
