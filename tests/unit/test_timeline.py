@@ -23,7 +23,8 @@ RATE = 25
 
 def constructed(profile, seconds, silent=(), seed=0):
     """(dists, energy, n_frames): window i's distances dip at offset profile((i + 2.5) / 25) frames,
-    and its energy is low in the `silent` spans (where the dip is gone: no speech, no match)."""
+    and its energy varies as speech does, but is low and steady in the `silent` spans (where the
+    dip is gone: no speech, no match)."""
     rng = np.random.default_rng(seed)
     n_frames = int(round(seconds * RATE))
     n_windows = n_frames - 5
@@ -32,7 +33,8 @@ def constructed(profile, seconds, silent=(), seed=0):
     columns = np.arange(2 * VSHIFT + 1)
     best_column = VSHIFT - offsets
     dists = 10 + 2 * np.sqrt(1 + (columns[None, :] - best_column[:, None]) ** 2) + rng.normal(0, 1.0, (n_windows, 31))
-    energy = 20 + rng.normal(0, 0.3, n_windows)
+    # Speech's loudness varies by syllable and pause, 17 to 21 (17 dB); a steady level is no speech.
+    energy = rng.uniform(17, 21, n_windows)
     for start, stop in silent:
         quiet = (centres >= start) & (centres < stop)
         dists[quiet] = 14 + rng.normal(0, 1.0, (quiet.sum(), 31))
@@ -113,7 +115,7 @@ def test_the_json_has_the_documented_keys_and_no_nan():
     assert set(record) == {"segment_s", "hop_s", "tolerance_ms", "segments", "verdict", "drift_ms_per_min",
                            "offset_ms_at_start", "offset_ms_at_end", "jumps_s"}
     assert set(record["segments"][0]) == {"start_s", "end_s", "offset_frames", "offset_ms", "min_dist",
-                                          "confidence", "reliable"}
+                                          "confidence", "reliable", "at_edge"}
     json.dumps(record, allow_nan=False)
 
 
@@ -128,8 +130,9 @@ def test_options_have_their_defaults_and_refuse_bad_values():
     assert TimelineOptions() == TimelineOptions(segment_s=5, hop_s=2.5, tolerance_ms=(-125, 45))
     assert TimelineOptions(tolerance_ms="+40/-60").tolerance_ms == (-60, 40)
     assert TimelineOptions(tolerance_ms=50).tolerance_ms == (-50, 50)
-    for bad, words in [({"hop_s": 0}, "--hop_s 0: expected a number > 0"),
-                       ({"hop_s": -1}, "--hop_s -1: expected a number > 0"),
+    for bad, words in [({"hop_s": 0}, "--hop_s 0: expected a number >= 0.04"),
+                       ({"hop_s": -1}, "--hop_s -1: expected a number >= 0.04"),
+                       ({"hop_s": 0.039}, "--hop_s 0.039: expected a number >= 0.04"),
                        ({"tolerance_ms": "soon"}, "--tolerance_ms 'soon': expected a tolerance in ms"),
                        ({"tolerance_ms": "nan"}, "--tolerance_ms 'nan'"),
                        ({"tolerance_ms": "10,20"}, "--tolerance_ms '10,20'")]:
