@@ -73,6 +73,8 @@ def _probe_output_file(path, label):
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise InputError(f"{label} {path}: that is a folder; name a file to write")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InputError(f"{label} {path}: {folder} is a file, not a folder; choose another place")
     if not os.path.isdir(folder):
         raise InputError(f"{label} {path}: the folder {folder} does not exist; create it or choose another place")
     try:
