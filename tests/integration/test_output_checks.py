@@ -49,6 +49,27 @@ def test_demo_refuses_its_outputs_before_scoring(clip, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a_folder.json", "linked", "videos"]
 
 
+def score_in_threads(scorer, videos, folder, references):
+    """Each video scored by score_face_video in a thread of its own, in `folder` under its
+    reference, all started together: the summaries, or the InputErrors that refused them."""
+    outcomes, start = [None] * len(videos), threading.Barrier(len(videos))
+
+    def score(index):
+        start.wait(10)
+        try:
+            outcomes[index] = scorer.score_face_video(videos[index], folder, references[index]).summary
+        except InputError as refusal:
+            outcomes[index] = refusal
+
+    threads = [threading.Thread(target=score, args=(index,)) for index in range(len(videos))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes
+
+
 def test_two_threads_through_one_scorer_into_one_folder(short_clips, syncnet_weights, tmp_path):
     """Each thread gets the answer that scoring its clip alone gives, or a refusal that names the
     folder in use; never the other clip's numbers, never a missing file."""
@@ -58,23 +79,9 @@ def test_two_threads_through_one_scorer_into_one_folder(short_clips, syncnet_wei
     alone = [scorer.score_face_video(video, tmp_path / "alone", "demo").summary for video in short_clips]
     assert alone[0].min_dist != alone[1].min_dist, "the two clips must be told apart"
     for references in (("same", "same"), ("first", "second")):
-        outcomes, start = [None, None], threading.Barrier(2)
-
-        def score(index):
-            start.wait(10)
-            try:
-                outcomes[index] = scorer.score_face_video(short_clips[index], tmp_path / "shared",
-                                                          references[index]).summary
-            except InputError as refusal:
-                outcomes[index] = refusal
-
-        threads = [threading.Thread(target=score, args=(index,)) for index in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert not any(thread.is_alive() for thread in threads)
+        outcomes = score_in_threads(scorer, short_clips, tmp_path / "shared", references)
         for index, outcome in enumerate(outcomes):
+            assert outcome is not None, f"thread {index} failed with another error (see its traceback above)"
             if isinstance(outcome, InputError):
                 assert references[0] == references[1], "threads in folders of their own are never refused"
                 assert "is in use by another thread of this process" in str(outcome)

@@ -182,3 +182,21 @@ def test_run_syncnet_says_its_results_stand_when_the_repair_is_refused(tmp_path,
         "the lag"]
     # The edge note at that confidence says the offset is unreliable, not to search further.
     assert "the offset is unreliable" in printed.out and "larger --vshift" not in printed.out
+
+
+def test_a_batch_refuses_a_kept_copy_that_would_be_its_video(source, tmp_path):
+    """--curate into a folder where the copy's name already reaches the video (a link): refused
+    before any video is scored."""
+    from syncnet.batch.curation import CurationOptions, output_name
+    from syncnet.batch.driver import BatchConfig, check_outputs
+    from syncnet.io.layout import reference_for
+
+    video, _ = source
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / output_name(reference_for(str(video)), str(video))).symlink_to(video)
+    config = BatchConfig(data_dir=str(tmp_path / "runs"), curate=CurationOptions(str(kept)), scratch_dir=str(tmp_path))
+    with pytest.raises(InputError, match=r"--curate .*kept: its copy .* of .*clip\.avi is that video itself"):
+        check_outputs(config, [str(video)])
+    check_outputs(config, [str(tmp_path / "hard.avi")])  # another video's copy lands elsewhere
+    assert video.read_bytes() == b"the input"
