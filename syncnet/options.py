@@ -146,6 +146,12 @@ class BootstrapOptions(Validated):
     """The bootstrap of syncnet-eval's 95% intervals."""
     seed: int = option(0, "the bootstrap's random seed", minimum=0, kind=int)
     n_boot: int = option(10000, "bootstrap resamples", minimum=1, maximum=MAX_BOOT, kind=int)
+# The timeline's finest hop: one video frame at the suite's 25 fps (syncnet.io.media.FRAME_RATE,
+# which this base layer cannot import). A hop below it adds segments that hold the same windows,
+# and a tiny one made a run of millions of segments that never ended.
+ONE_FRAME_S = 0.04
+
+
 def tolerance_window(name, value):
     """A sync tolerance as (late_ms, early_ms), late <= 0 <= early: from one number N (+-N ms), two
     numbers, or text such as '+45/-125' or '45,-125' (the order does not matter)."""
@@ -172,7 +178,8 @@ class TimelineOptions(Validated):
     """Sync over time: the offset in windows along the video, and the tolerance it is judged by."""
     segment_s: float = option(5.0, "the timeline measures the offset in windows of this many seconds",
                               minimum=0.24)
-    hop_s: float = option(2.5, "a timeline window starts every this many seconds", above=0)
+    hop_s: float = option(2.5, "a timeline window starts every this many seconds (at least one frame, 0.04 s: "
+                          "finer hops repeat the same windows)", minimum=ONE_FRAME_S)
     tolerance_ms: tuple = _parsed((-125.0, 45.0), "offsets within this window count as in sync: audio early "
                                   "up to the + value, late up to the - value (ITU-R BT.1359's +45/-125; "
                                   "EBU R37 is +40/-60)", tolerance_window, "+45/-125")

@@ -24,13 +24,15 @@ from syncnet.batch.curation import (
     CurationOptions,
     kept_clips,
     manifest_rows,
+    output_name,
     remove_unkept,
 )
 from syncnet.batch.state import StateStore, record_key, video_key
 from syncnet.batch.tables import COLUMNS, PARQUET_LEFT_OUT, SUMMARY_FILES, summary_rows, write_tables
 from syncnet.errors import InputError
 from syncnet.io import storage
-from syncnet.io.layout import FOLDERS
+from syncnet.io.fileio import same_file
+from syncnet.io.layout import FOLDERS, reference_for
 from syncnet.options import (
     ModelOptions,
     OutputOptions,
@@ -212,12 +214,19 @@ def check_faces_files(faces_dir, videos):
                              f"{faces_file_stem(video)}.json; run them in separate batches")
 
 
-def check_outputs(config):
+def check_outputs(config, videos=()):
     """Every folder the run writes to is writable, before the first video: the data folder, the
-    curation folder, and the local engine's scratch folder."""
+    curation folder, and the local engine's scratch folder; and no kept copy would land on one of
+    the `videos` it is made from."""
     storage.check_writable(config.data_dir, "--data_dir")
     if config.curate is not None:
         storage.check_writable(config.curate.out_dir, "--curate")
+        if not storage.is_uri(config.curate.out_dir):
+            for video in videos:
+                copy = os.path.join(config.curate.out_dir, output_name(reference_for(video), video))
+                if not storage.is_uri(video) and same_file(copy, video):
+                    raise InputError(f"--curate {config.curate.out_dir}: its copy {copy} of {video} is that video "
+                                     "itself (the same file), which the run would overwrite; choose another folder")
     if config.engine == "local" and (not config.in_place or config.curate is not None or config.whole_frames):
         import tempfile
 
@@ -240,7 +249,7 @@ def run_batch(videos, config, on_plan=None, on_record=None, stop=None):
         check_faces_files(config.faces_dir, videos)
     if not extras.available("parquet"):  # said before the run, not only after it
         extras.warn_missing("parquet", PARQUET_LEFT_OUT)
-    check_outputs(config)
+    check_outputs(config, videos)
     earlier_clips = kept_clips(config.curate.out_dir) if config.curate is not None else set()
     store = StateStore(config.data_dir)
     state = store.read()

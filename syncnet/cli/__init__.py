@@ -175,12 +175,25 @@ def reported_errors(prog, debug=False, quiet=False):
         signal.signal(signal.SIGTERM, previous)
 
 
+# The exit status of a run whose scores stand (printed and written) but whose --write_synced
+# repair was refused: not 0, since the copy asked for is missing, and not 1, a failed run.
+REPAIR_REFUSED = 3
+
+
+def refused_repair(args, what_stands, refusal):
+    """Say on stderr, in one line, that the scores stand (`what_stands`) and why the repair was
+    refused (a syncnet.repair.resync.RepairRefused); returns REPAIR_REFUSED for the exit status."""
+    print(f"{args.prog}: {what_stands}; repair refused: {describe_error(refusal)}", file=sys.stderr)
+    return REPAIR_REFUSED
+
+
 def run_command(build_parser, run, argv=None):
     """Every command's main: parse `argv` (None: the command line) with build_parser(argv), then
     run(args) with its failures reported as one line (reported_errors). Returns run's exit
     status, 0 when it returns None."""
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    args.prog = parser.prog  # for the lines a command prints about itself
     with reported_errors(parser.prog, args.debug, args.quiet):
         status = run(args)
     return 0 if status is None else status

@@ -1,5 +1,6 @@
 """syncnet-demo (demo_syncnet.py): the audio-visual sync of one cropped face video, its AV offset,
 min dist and confidence."""
+import math
 import os
 import sys
 
@@ -12,6 +13,7 @@ from syncnet.cli import (
     make_parser,
     model_options,
     options_from,
+    refused_repair,
     run_command,
 )
 from syncnet.options import OutputOptions, ScoringOptions, TimelineOptions
@@ -49,8 +51,8 @@ def build_parser(argv=None):
     return parser
 
 
-def check_outputs(args):
-    """Refuse bad output names before the minutes of scoring."""
+def check_output_names(args):
+    """Refuse bad output names before anything is read."""
     from syncnet.errors import InputError
     from syncnet.render.plots import check_plot_path
     from syncnet.repair.resync import audio_codec_for
@@ -63,6 +65,19 @@ def check_outputs(args):
         check_plot_path(args.plot)
     if args.timeline and not args.timeline.lower().endswith(".json"):
         raise InputError(f"--timeline {args.timeline}: the timeline is written as JSON; name it FILE.json")
+
+
+def check_outputs(args, seconds):
+    """Refuse, before the minutes of scoring, an --offset that would shift all the audio out of a
+    video of `seconds` (0: unknown), and outputs that cannot be written or would land on the input."""
+    from syncnet.io.fileio import check_output_files
+    from syncnet.io.media import FRAME_RATE
+    from syncnet.repair.resync import check_offset
+
+    check_offset(args.offset, math.ceil(seconds * FRAME_RATE))
+    outputs = {name: path for name, path in (("--write_synced", args.write_synced), ("--plot", args.plot),
+                                               ("--timeline", args.timeline)) if path}
+    check_output_files(outputs, [args.videofile])
 
 
 def timeline_wanted(args, timeline, probed):
@@ -86,8 +101,9 @@ def run(args):
 
     scoring, timeline = options_from(args, ScoringOptions), options_from(args, TimelineOptions)
     min_conf = OutputOptions(min_conf=args.min_conf).min_conf
-    check_outputs(args)
+    check_output_names(args)
     probed = require_scorable(args.videofile)
+    check_outputs(args, probed[0].duration_s)
     timeline = timeline_wanted(args, timeline, probed)
     scorer = VideoScorer.from_options(model_options(args))
     scorer.load(detector=False)  # after the checks
@@ -95,7 +111,7 @@ def run(args):
     score = scorer.score_face_video(args.videofile, args.tmp_dir, args.reference, scoring,
                                     resize=args.resize, quiet=args.quiet, probed=probed, timeline=timeline,
                                     min_conf=min_conf)
-    print(demo_report(score))
+    print(demo_report(score, min_conf))
     if args.timeline:
         from syncnet.io.fileio import save_json
 
@@ -107,14 +123,23 @@ def run(args):
         plot_demo(score.summary, scoring.vshift, os.path.basename(args.videofile), args.plot, score.timeline)
         print("Wrote %s" % args.plot)
     if args.write_synced:
-        from syncnet.repair.warp import repair_sync
+        return write_repair(args, score, min_conf)
 
-        offset = score.summary.offset if args.offset is None else args.offset
-        if args.offset is None and score.summary.confidence < min_conf:
-            print("Note: confidence %.3f is below %g, so the detected offset may be wrong "
-                  "(pass --offset N if you know the lag)." % (score.summary.confidence, min_conf))
-        print(repair_sync(args.videofile, args.write_synced, score.timeline if args.offset is None else None,
-                          offset).description)
+
+def write_repair(args, score, min_conf):
+    """The repaired copy, or the line saying why the repair is refused (exit status REPAIR_REFUSED)."""
+    from syncnet.repair.resync import RepairRefused
+    from syncnet.repair.warp import repair_face_video, repair_sync
+
+    try:
+        if args.offset is not None:
+            repair = repair_sync(args.videofile, args.write_synced, None, args.offset)
+        else:
+            repair = repair_face_video(args.videofile, args.write_synced, score.timeline, score.summary.offset,
+                                       score.summary.confidence, min_conf)
+    except RepairRefused as refusal:
+        return refused_repair(args, "results printed", refusal)
+    print(repair.description)
 
 
 def main(argv=None):

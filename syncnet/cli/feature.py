@@ -32,11 +32,12 @@ def run(args):
 
     from syncnet import VideoScorer
     from syncnet.errors import InputError
-    from syncnet.io.fileio import atomic_path
+    from syncnet.io.fileio import atomic_path, check_output_files
 
     scoring = options_from(args, ScoringOptions)
     if not os.path.isfile(args.videofile):
         raise InputError(f"video file not found: {args.videofile}")
+    check_output_files({"--save_as": args.save_as}, [args.videofile])
     scorer = VideoScorer.from_options(model_options(args))
     scorer.load(detector=False)  # after the checks
     print("Model %s loaded." % args.initial_model)

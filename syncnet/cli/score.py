@@ -13,6 +13,7 @@ from syncnet.cli import (
     make_parser,
     model_options,
     options_from,
+    refused_repair,
     run_command,
 )
 from syncnet.options import OutputOptions, ScoringOptions, TimelineOptions
@@ -42,7 +43,6 @@ def run(args):
     from syncnet.errors import InputError
     from syncnet.io.layout import Layout
     from syncnet.render.reports import track_report, written
-    from syncnet.repair.warp import repair_tracks
 
     scoring, outputs = options_from(args, ScoringOptions), options_from(args, OutputOptions)
     timeline = options_from(args, TimelineOptions)
@@ -51,18 +51,44 @@ def run(args):
     if args.offset is not None and not args.write_synced:
         raise InputError("--offset only applies with --write_synced")
     layout = Layout(args.data_dir, args.reference)
+    synced = os.path.join(layout.avi, SYNCED_NAME)
+    if args.write_synced:
+        check_repair_output(layout, synced, args.offset)
     result = VideoScorer.from_options(model_options(args)).score_tracks(
         args.data_dir, args.reference, scoring, outputs, videofile=args.videofile or None, quiet=args.quiet,
         timeline=timeline)
     for track in result.tracks:
-        print(track_report(track, os.path.join(layout.crop, track.file), scoring.vshift))
+        print(track_report(track, os.path.join(layout.crop, track.file), scoring.vshift, outputs.min_conf))
     if not result.tracks:
         print(f"No face track in {layout.crop} ({result.reason or 'none kept'}): the results list none.")
-    paths = list(result.files.values())
+    print(written(list(result.files.values())))
     if args.write_synced:
-        synced = os.path.join(layout.avi, "video_synced.avi")
-        print(repair_tracks(result, synced, args.offset, outputs.min_conf).description)
-    print(written(paths))
+        return write_repair(args, result, synced, outputs.min_conf)
+
+
+SYNCED_NAME = "video_synced.avi"
+
+
+def check_repair_output(layout, synced, offset):
+    """Before any scoring: the completed pipeline run, an --offset within its video, and a
+    repaired copy that can be written and lands on no input."""
+    from syncnet.io.fileio import check_output_files
+    from syncnet.repair.resync import check_offset
+
+    record, layout = layout.require_pipeline("run_syncnet.py")
+    check_offset(offset, record.get("n_frames"))
+    check_output_files({"--write_synced": synced}, [path for path in (layout.video, record.get("videofile")) if path])
+
+
+def write_repair(args, result, synced, min_conf):
+    """The repaired copy, or the line saying why the repair is refused (exit status REPAIR_REFUSED)."""
+    from syncnet.repair.resync import RepairRefused
+    from syncnet.repair.warp import repair_tracks
+
+    try:
+        print(repair_tracks(result, synced, args.offset, min_conf).description)
+    except RepairRefused as refusal:
+        return refused_repair(args, "results written", refusal)
 
 
 def main(argv=None):

@@ -6,6 +6,8 @@ import os
 import pickle
 import tempfile
 
+from syncnet.errors import InputError
+
 
 def _default_file_mode():
     # mkstemp makes owner-only files; finished outputs get the usual umask-based mode.
@@ -24,7 +26,10 @@ def atomic_path(path):
     directory, name = os.path.split(os.path.abspath(path))
     stem, ext = os.path.splitext(name)
     # Keep the extension: ffmpeg and OpenCV pick the container from it.
-    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".part{ext}", dir=directory)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".part{ext}", dir=directory)
+    except OSError as error:  # named as the user's path, not our hidden temporary one
+        raise OSError(error.errno, error.strerror, path) from None
     os.close(handle)
     try:
         yield temporary
@@ -33,6 +38,52 @@ def atomic_path(path):
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def same_file(path, other):
+    """True when `path` and `other` name one file however they are spelled: the same inode when
+    both exist (symlinks, symlinked folders, hard links, `..`), else the same resolved path."""
+    try:
+        return os.path.samefile(path, other)
+    except (OSError, ValueError):
+        return os.path.realpath(path) == os.path.realpath(other)
+
+
+def check_output_files(outputs, inputs=()):
+    """Refuse, before any work, an output file that would land on an input or on another output,
+    or that cannot be written there: its folder missing, a folder in its place, or a place this
+    process cannot write (a probe file is made there and removed). `outputs` maps what the user
+    passed (such as '--plot') to the path; `inputs` are the paths the run reads."""
+    checked = {}
+    for label, path in outputs.items():
+        path = os.fspath(path)
+        for source in inputs:
+            if same_file(path, source):
+                raise InputError(f"{label} {path}: that is the input {os.fspath(source)} (the same file), which "
+                                 "the run would overwrite; choose another name")
+        for other_label, other in checked.items():
+            if same_file(path, other):
+                raise InputError(f"{label} {path}: {other_label} {other} is the same file; give each output "
+                                 "its own name")
+        _probe_output_file(path, label)
+        checked[label] = path
+
+
+def _probe_output_file(path, label):
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError(f"{label} {path}: that is a folder; name a file to write")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InputError(f"{label} {path}: {folder} is a file, not a folder; choose another place")
+    if not os.path.isdir(folder):
+        raise InputError(f"{label} {path}: the folder {folder} does not exist; create it or choose another place")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".syncnet-probe-", dir=folder)
+    except OSError as error:
+        raise InputError(f"{label} {path}: cannot write in {folder} ({error.strerror or error}); "
+                         "choose a place you can write to") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def save_pickle(obj, path):

@@ -10,15 +10,19 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 from syncnet.errors import InputError
 
 INSIDE_NAME = ".lock"
 
-# Locks this process holds, by lock file: a nested acquire (the API runs the pipeline, then
-# scoring, under one lock) counts instead of locking against itself.
+# Locks this process holds, by lock file: (handle, count, the holding thread). A nested acquire
+# in the holding thread (the API runs the pipeline, then scoring, under one lock) counts instead
+# of locking against itself; another thread is refused, as another process is: two threads in one
+# folder would mix their files.
 _held = {}
+_held_guard = threading.Lock()
 
 
 class FolderLock:
@@ -30,9 +34,16 @@ class FolderLock:
                      else os.path.join(os.path.dirname(folder), f".{os.path.basename(folder)}.lock"))
 
     def acquire(self):
+        with _held_guard:
+            return self._acquire()
+
+    def _acquire(self):
         if self.path in _held:
-            handle, count = _held[self.path]
-            _held[self.path] = (handle, count + 1)
+            handle, count, holder = _held[self.path]
+            if holder != threading.get_ident():
+                raise InputError(f"{self.folder} is in use by another thread of this process: wait for it to "
+                                 f"finish, or {self.hint}")
+            _held[self.path] = (handle, count + 1, holder)
             return self
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")
@@ -49,25 +60,26 @@ class FolderLock:
             raise
         if not _still_named(handle, self.path):  # discarded by its last holder while this one waited
             handle.close()
-            return self.acquire()
+            return self._acquire()  # the guard is held already (it is not re-entrant)
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                  "command": " ".join(sys.argv)[:300],
                                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
         handle.flush()
-        _held[self.path] = (handle, 1)
+        _held[self.path] = (handle, 1, threading.get_ident())
         return self
 
     def release(self):
-        handle, count = _held.pop(self.path, (None, 0))
-        if handle is None:
-            return
-        if count > 1:
-            _held[self.path] = (handle, count - 1)
-            return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        handle.close()
+        with _held_guard:
+            handle, count, holder = _held.pop(self.path, (None, 0, None))
+            if handle is None:
+                return
+            if count > 1:
+                _held[self.path] = (handle, count - 1, holder)
+                return
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
 
     def discard(self):
         """Release the lock and remove its file (while still holding it): for a run that

@@ -6,11 +6,14 @@ print it.
 import numpy as np
 
 from syncnet.io.media import FRAME_RATE
+from syncnet.options import OutputOptions
 
 
-def demo_report(score):
+def demo_report(score, min_conf=OutputOptions.min_conf):
     """What the reference demo printed after loading the model: the length warning when audio
-    and video differ, the compute time, the framewise confidence, and the three result lines."""
+    and video differ, the compute time, the framewise confidence, and the three result lines;
+    then ours (the offset in ms, a note on an offset at the searched range's edge judged by
+    `min_conf`, the timeline)."""
     lines = []
     if score.lengths_differ:
         lines.append("WARNING: Audio (%.4fs) and video (%.4fs) lengths are different."
@@ -20,7 +23,8 @@ def demo_report(score):
         lines += ["Framewise conf: ", str(score.summary.framewise_conf)]
     lines.append(result_lines(score.summary.offset, score.summary.min_dist, score.summary.confidence))
     lines.append(offset_ms_line(score.summary.offset))
-    lines += edge_warning(score.summary.offset, len(score.summary.mean_dists) // 2)
+    lines += edge_warning(score.summary.offset, len(score.summary.mean_dists) // 2, score.summary.confidence,
+                          min_conf)
     if score.timeline is not None:
         lines.append(timeline_line(score.timeline))
     return "\n".join(lines)
@@ -28,7 +32,7 @@ def demo_report(score):
 
 def offset_ms_line(offset):
     """The offset in milliseconds, after the reference's lines (1 frame = 40 ms)."""
-    way = "audio early" if offset > 0 else "audio late" if offset < 0 else "in step"
+    way = "audio early" if offset > 0 else "audio late" if offset < 0 else "in sync"
     return f"AV offset (ms): \t{offset * 1000 // FRAME_RATE:+d} ms ({way})"
 
 
@@ -49,13 +53,19 @@ def result_lines(offset, min_dist, confidence):
     return "AV offset: \t%d \nMin dist: \t%.3f\nConfidence: \t%.3f" % (offset, min_dist, confidence)
 
 
-def edge_warning(offset, vshift):
-    """A note when the best offset is the largest one searched: the true lag may lie beyond it."""
-    if vshift and abs(offset) == vshift:
-        return [f"Note: the best offset, {offset:+d}, is at the edge of the searched range "
-                f"(-{vshift}..+{vshift}), so the true offset may lie outside it: rerun with a "
-                "larger --vshift to search further."]
-    return []
+def edge_warning(offset, vshift, confidence, min_conf=OutputOptions.min_conf):
+    """A note when the best offset is the largest one searched: with a confidence of at least
+    `min_conf`, the true lag may lie beyond it; below, the offset is unreliable (an unconfident
+    curve's minimum lands anywhere, its ends included), and a wider search would not help."""
+    if not vshift or abs(offset) != vshift:
+        return []
+    if not confidence >= min_conf:
+        return [f"Note: the best offset, {offset:+d}, is at the edge of the searched range, but the confidence "
+                f"{confidence:.3f} is below --min_conf {min_conf:g}: the offset is unreliable (no clear sync "
+                "peak), not necessarily beyond the range."]
+    return [f"Note: the best offset, {offset:+d}, is at the edge of the searched range "
+            f"(-{vshift}..+{vshift}), so the true offset may lie outside it: rerun with a "
+            "larger --vshift to search further."]
 
 
 def no_track_report(tally, options, crop_dir, detected=True):
@@ -81,15 +91,15 @@ def no_track_report(tally, options, crop_dir, detected=True):
             f"{tally.too_short + tally.too_small} track(s), " + " and ".join(removed) + ".")
 
 
-def track_report(track, crop_path, vshift):
-    """run_syncnet's block for one face track, named by its crop file."""
+def track_report(track, crop_path, vshift, min_conf=OutputOptions.min_conf):
+    """run_syncnet's block for one face track, named by its crop file (its edge note judged by `min_conf`)."""
     if not track.scored:
         return f"{crop_path} (frames {track.start_frame}-{track.end_frame}): not scored, no audio for its frames"
     lines = [f"{crop_path} (frames {track.start_frame}-{track.end_frame})",
              result_lines(track.offset, track.min_dist, track.confidence), offset_ms_line(track.offset)]
     if track.timeline is not None:
         lines.append(timeline_line(track.timeline))
-    return "\n".join(lines + edge_warning(track.offset, vshift))
+    return "\n".join(lines + edge_warning(track.offset, vshift, track.confidence, min_conf))
 
 
 def describe_shift(target, offset, shift, rate):

@@ -6,6 +6,7 @@ exactly offset * rate / 25 samples, and padded with silence or trimmed at the en
 keeps the original length.
 """
 import math
+import numbers
 import os
 import tempfile
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from syncnet.errors import InputError
 from syncnet.io import media
-from syncnet.io.fileio import atomic_path
+from syncnet.io.fileio import atomic_path, check_output_files
 from syncnet.options import OutputOptions
 
 # The audio codec of the copy, by container: PCM keeps every sample exact; MP4 takes AAC.
@@ -50,8 +51,7 @@ def rewrite_audio(video, target, change):
     """Copy `video` to `target` with its audio replaced by `change(samples, rate)` (same length);
     the video stream is copied packet for packet. Returns the audio's sample rate."""
     codec = audio_codec_for(target)
-    if os.path.abspath(target) == os.path.abspath(video):
-        raise InputError(f"{target}: the synced copy would overwrite its input; choose another name")
+    check_output_files({"the synced copy": target}, [video])
     with tempfile.TemporaryDirectory(prefix="syncnet-resync-") as work:
         decoded = os.path.join(work, "decoded.wav")
         media.extract_audio(video, decoded, resync=False, rate=None, channels=None)
@@ -67,11 +67,24 @@ def rewrite_audio(video, target, change):
     return rate
 
 
+def check_offset(offset, n_frames):
+    """Refuse a shift of `offset` frames that moves all of a clip of `n_frames` frames out of it
+    (a copy of nothing but silence); None (no offset given) passes."""
+    if offset is None:
+        return
+    if isinstance(offset, bool) or not isinstance(offset, numbers.Integral):
+        raise InputError(f"--offset {offset!r}: expected a whole number of frames")
+    if n_frames and abs(offset) >= n_frames:
+        raise InputError(f"--offset {offset}: the clip has only {n_frames} frames, so the copy would be silence; "
+                         f"expected -{n_frames - 1}..{n_frames - 1}")
+
+
 def write_synced(video, target, offset):
     """Copy `video` to `target`, its audio delayed by `offset` frames; returns (shift in samples, rate)."""
     shifts = []
 
     def shifted(samples, rate):
+        check_offset(offset, math.ceil(len(samples) * media.FRAME_RATE / rate))
         shifts.append(samples_for_offset(offset, rate))
         return shift_samples(samples, shifts[0])
 
@@ -79,12 +92,17 @@ def write_synced(video, target, offset):
     return shifts[0], rate
 
 
-class NoConsensus(InputError):
-    """The tracks give no offset to trust; `reason` says why in a few words."""
+class RepairRefused(InputError):
+    """The scores give no repair to trust; `reason` says why in a few words. The scores
+    themselves stand: a command has written them before it refuses."""
 
     def __init__(self, message, reason):
         super().__init__(message)
         self.reason = reason
+
+
+class NoConsensus(RepairRefused):
+    """The tracks give no offset to trust."""
 
 
 def consensus_offset(tracks, min_conf=OutputOptions.min_conf):

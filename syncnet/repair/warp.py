@@ -20,9 +20,19 @@ import numpy as np
 
 from syncnet.io import media
 from syncnet.options import OutputOptions
-from syncnet.repair.resync import consensus_offset, rewrite_audio, samples_for_offset, shift_samples, write_synced
+from syncnet.repair.resync import (
+    RepairRefused,
+    consensus_offset,
+    rewrite_audio,
+    samples_for_offset,
+    shift_samples,
+    write_synced,
+)
 
 CROSSFADE_S = 0.02
+# The slowest the warped audio may play, as a share of its speed (and 2 - it the fastest): a
+# fit steeper than that is no recording's drift, and at a slope of 25 frames/s the speed is 0.
+MIN_SPEED = 0.5
 MAX_DENOMINATOR = 100000  # p/q within about 1e-10 of the wanted ratio: well under 1 ms an hour
 
 
@@ -53,17 +63,65 @@ def repair_sync(video, target, timeline, offset):
                   shift_samples=shift)
 
 
+def repair_face_video(video, target, timeline, offset, confidence, min_conf=OutputOptions.min_conf):
+    """demo_syncnet's repair of a face video scored with offset `offset` and confidence
+    `confidence`, as its `timeline` (None when the video is shorter than a segment) calls for:
+    drift and jumps as repair_sync does them, a constant shift by the verdict's own offset;
+    RepairRefused when the timeline finds no course to trust (see `timeline_refusal`), or, with
+    no segment, when the confidence is below `min_conf`. Returns a Repair."""
+    if timeline is not None and timeline.verdict in ("drift", "jumps"):
+        return repair_sync(video, target, timeline, None)
+    if timeline is not None and timeline.segments:
+        _refuse_by_timeline(timeline, min_conf)
+        return repair_sync(video, target, None, timeline.steady_offset_frames)
+    if confidence < min_conf:
+        raise RepairRefused(f"confidence {confidence:.3f} is below --min_conf {min_conf:g}, so the offset is too "
+                            "uncertain to repair; pass --offset N if you know the lag",
+                            f"confidence below {min_conf:g}")
+    return repair_sync(video, target, None, offset)
+
+
+def _refuse_by_timeline(timeline, min_conf):
+    """RepairRefused when `timeline`'s verdict gives no offset to repair by: out_of_range (the
+    offset leaves the searched range) or unreliable."""
+    if timeline.verdict == "out_of_range":
+        edge = timeline.edge_segments
+        vshift = abs(edge[0].offset_frames)
+        starts = ", ".join(f"{segment.start_s:g}" for segment in edge[:6]) + (", ..." if len(edge) > 6 else "")
+        raise RepairRefused(f"the offset leaves the searched range -{vshift}..+{vshift} frames: {len(edge)} "
+                            f"segments (starting at {starts} s) sit at its edge, so their true offset is unseen; "
+                            "rerun with a larger --vshift, or pass --offset N if you know the lag",
+                            "the offset leaves the searched range")
+    if timeline.verdict == "unreliable":
+        raise RepairRefused(f"the timeline is unreliable ({len(timeline.reliable_segments)} of "
+                            f"{len(timeline.segments)} segments reliable at --min_conf {min_conf:g}, and they must "
+                            "be at least half of those with speech and agree on a course), so the offset is too "
+                            "uncertain to repair; pass --offset N if you know the lag", "the timeline is unreliable")
+
+
 def repair_tracks(result, target, offset=None, min_conf=OutputOptions.min_conf):
     """run_syncnet's repair of the converted video of `result` (a VideoResult): `offset` frames
     when given; else the drift or jumps of the most confident track when its timeline finds them
-    (its fit moved to the video's clock), else the tracks' consensus offset. Returns a Repair."""
+    (its fit moved to the video's clock), else the tracks' consensus offset. RepairRefused when
+    that track's timeline finds no course to trust, when no track is confident or the confident
+    ones disagree (NoConsensus), or when the consensus disagrees with that timeline's verdict.
+    Returns a Repair."""
+    if offset is not None:
+        return repair_sync(result.converted, target, None, offset)
     best = result.best_track
-    timeline = None if offset is not None or best is None else best.timeline
+    timeline = None if best is None else best.timeline
     if timeline is not None and timeline.verdict in ("drift", "jumps"):
         moved = dataclasses.replace(timeline, fit=timeline.fit.delayed(best.start_frame / media.FRAME_RATE))
         return repair_sync(result.converted, target, moved, None)
-    return repair_sync(result.converted, target, None,
-                       consensus_offset(result.tracks, min_conf) if offset is None else offset)
+    if timeline is not None and timeline.segments:
+        _refuse_by_timeline(timeline, min_conf)
+    consensus = consensus_offset(result.tracks, min_conf)
+    steady = None if timeline is None or not timeline.segments else timeline.steady_offset_frames
+    if steady is not None and abs(steady - consensus) > 1:
+        raise RepairRefused(f"the tracks' consensus offset, {consensus:+d} frames, disagrees with the timeline of "
+                            f"{best.file} ({timeline.verdict}, {steady:+d} frames); pass --offset N to choose the "
+                            "shift", "the consensus and the timeline disagree")
+    return repair_sync(result.converted, target, None, consensus)
 
 
 def _as_input_type(values, like):
@@ -87,6 +145,10 @@ def drift_warp(samples, rate, intercept_frames, slope_frames_per_s):
     from scipy.signal import resample_poly
 
     speed = 1.0 - slope_frames_per_s / media.FRAME_RATE
+    if not MIN_SPEED <= speed <= 2 - MIN_SPEED:
+        raise RepairRefused(f"a drift of {slope_frames_per_s * 1000 * 60 / media.FRAME_RATE:+.0f} ms/min is too "
+                            f"steep to repair by resampling (the audio would play {1 / speed if speed else math.inf:g} "
+                            "times as fast); pass --offset N for a constant shift", "the drift is too steep")
     ratio = Fraction(1.0 / speed).limit_denominator(MAX_DENOMINATOR)
     stretched = resample_poly(samples.astype(np.float64), ratio.numerator, ratio.denominator, axis=0)
     delay = round(intercept_frames * rate / media.FRAME_RATE / speed)

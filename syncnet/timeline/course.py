@@ -6,6 +6,7 @@ min dist and confidence are those of the reference's summary over the windows th
 inside it. A segment with speech is reliable when its confidence is at least `min_conf`. The
 verdict is chosen from the reliable segments (see `choose_fit` and `judge`).
 """
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
@@ -35,6 +36,20 @@ class Timeline:
     def reliable_segments(self):
         """The segments the verdict is built on."""
         return [segment for segment in self.segments if segment.reliable]
+
+    @property
+    def edge_segments(self):
+        """The reliable segments whose offset is the largest searched (+-vshift): the true offset may lie beyond."""
+        return [segment for segment in self.reliable_segments if segment.at_edge]
+
+    @property
+    def steady_offset_frames(self):
+        """The whole-frame offset that an in_sync or constant_offset verdict stands for: the
+        reliable segments' median, rounded (halves up); None for the other verdicts."""
+        if self.verdict not in ("in_sync", "constant_offset"):
+            return None
+        estimates = [segment.offset_estimate for segment in self.reliable_segments if not segment.at_edge]
+        return math.floor(float(np.median(estimates)) + 0.5)
 
     @property
     def drift_ms_per_min(self):
@@ -89,7 +104,8 @@ def build_timeline(dists, window_energy, n_frames, vshift, options=TimelineOptio
         segments.append(Segment(start_s=start_s, end_s=end_s, offset_frames=summary.offset if speech else None,
                                 min_dist=summary.min_dist, confidence=summary.confidence,
                                 reliable=bool(speech and summary.confidence >= min_conf),
-                                offset_estimate=subframe_offset(summary.mean_dists, vshift) if speech else None))
+                                offset_estimate=subframe_offset(summary.mean_dists, vshift) if speech else None,
+                                at_edge=bool(speech and vshift and abs(summary.offset) == vshift)))
     verdict, fit = judge(segments, options.tolerance_ms, options.segment_s / options.hop_s)
     return Timeline(segment_s=options.segment_s, hop_s=options.hop_s, tolerance_ms=tuple(options.tolerance_ms),
                     duration_s=n_frames / FRAME_RATE, segments=segments, verdict=verdict, fit=fit)

@@ -33,6 +33,7 @@ class Segment:
     confidence: float
     reliable: bool                 # speech, and confidence >= min_conf
     offset_estimate: Optional[float] = None  # sub-frame offset (the distance curve's vertex), for the fits
+    at_edge: bool = False          # the offset is the largest searched (+-vshift): the true one may lie beyond
 
     @property
     def centre_s(self):
@@ -54,7 +55,7 @@ class Segment:
         return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
                 "offset_frames": self.offset_frames, "offset_ms": self.offset_ms,
                 "min_dist": json_number(self.min_dist), "confidence": json_number(self.confidence),
-                "reliable": self.reliable}
+                "reliable": self.reliable, "at_edge": self.at_edge}
 
 
 def json_number(value):
@@ -91,4 +92,8 @@ def silent_windows(window_energy):
         return np.zeros(0, dtype=bool)
     floor, loud = np.percentile(energy, [FLOOR_PERCENTILE, LOUD_PERCENTILE])
     decibel = math.log(10) / 10
+    if loud - floor < QUIET_DB * decibel:
+        # No window stands QUIET_DB above the floor: a steady level, as silence, hum or noise
+        # give; speech always has pauses. The whole clip is silent.
+        return np.ones(len(energy), dtype=bool)
     return energy < min(floor + FLOOR_MARGIN_DB * decibel, loud - QUIET_DB * decibel)

@@ -23,7 +23,8 @@ RATE = 25
 
 def constructed(profile, seconds, silent=(), seed=0):
     """(dists, energy, n_frames): window i's distances dip at offset profile((i + 2.5) / 25) frames,
-    and its energy is low in the `silent` spans (where the dip is gone: no speech, no match)."""
+    and its energy varies as speech does, but is low and steady in the `silent` spans (where the
+    dip is gone: no speech, no match)."""
     rng = np.random.default_rng(seed)
     n_frames = int(round(seconds * RATE))
     n_windows = n_frames - 5
@@ -32,7 +33,8 @@ def constructed(profile, seconds, silent=(), seed=0):
     columns = np.arange(2 * VSHIFT + 1)
     best_column = VSHIFT - offsets
     dists = 10 + 2 * np.sqrt(1 + (columns[None, :] - best_column[:, None]) ** 2) + rng.normal(0, 1.0, (n_windows, 31))
-    energy = 20 + rng.normal(0, 0.3, n_windows)
+    # Speech's loudness varies by syllable and pause, 17 to 21 (17 dB); a steady level is no speech.
+    energy = rng.uniform(17, 21, n_windows)
     for start, stop in silent:
         quiet = (centres >= start) & (centres < stop)
         dists[quiet] = 14 + rng.normal(0, 1.0, (quiet.sum(), 31))
@@ -113,7 +115,7 @@ def test_the_json_has_the_documented_keys_and_no_nan():
     assert set(record) == {"segment_s", "hop_s", "tolerance_ms", "segments", "verdict", "drift_ms_per_min",
                            "offset_ms_at_start", "offset_ms_at_end", "jumps_s"}
     assert set(record["segments"][0]) == {"start_s", "end_s", "offset_frames", "offset_ms", "min_dist",
-                                          "confidence", "reliable"}
+                                          "confidence", "reliable", "at_edge"}
     json.dumps(record, allow_nan=False)
 
 
@@ -128,8 +130,9 @@ def test_options_have_their_defaults_and_refuse_bad_values():
     assert TimelineOptions() == TimelineOptions(segment_s=5, hop_s=2.5, tolerance_ms=(-125, 45))
     assert TimelineOptions(tolerance_ms="+40/-60").tolerance_ms == (-60, 40)
     assert TimelineOptions(tolerance_ms=50).tolerance_ms == (-50, 50)
-    for bad, words in [({"hop_s": 0}, "--hop_s 0: expected a number > 0"),
-                       ({"hop_s": -1}, "--hop_s -1: expected a number > 0"),
+    for bad, words in [({"hop_s": 0}, "--hop_s 0: expected a number >= 0.04"),
+                       ({"hop_s": -1}, "--hop_s -1: expected a number >= 0.04"),
+                       ({"hop_s": 0.039}, "--hop_s 0.039: expected a number >= 0.04"),
                        ({"tolerance_ms": "soon"}, "--tolerance_ms 'soon': expected a tolerance in ms"),
                        ({"tolerance_ms": "nan"}, "--tolerance_ms 'nan'"),
                        ({"tolerance_ms": "10,20"}, "--tolerance_ms '10,20'")]:
@@ -176,3 +179,75 @@ def test_piecewise_shift_moves_each_piece_by_its_level():
     assert lag_at(source, moved, 16.0, rate) == -3 * 640
 
 
+
+
+# --- what the verdict may claim (issue 23) -------------------------------------------------------
+
+
+def scattered(seconds=60.0, silent_level=None, seed=3):
+    """(dists, energy, n_frames) with no sync peak anywhere: every column alike but for noise, as an
+    unconfident network or a silent clip gives. With `silent_level`, a steady energy at that level
+    (silence, hum or noise); else speech-like energy."""
+    rng = np.random.default_rng(seed)
+    n_frames = int(round(seconds * RATE))
+    dists = 12 + rng.normal(0, 1.0, (n_frames - 5, 2 * VSHIFT + 1))
+    energy = (rng.uniform(17, 21, n_frames - 5) if silent_level is None
+              else silent_level + rng.normal(0, 0.1, n_frames - 5))
+    return dists.astype(np.float32), energy, n_frames
+
+
+def test_a_drift_past_the_search_range_is_out_of_range_not_jumps():
+    # 0 to 25 frames over a minute: from about 36 s the true offset lies beyond +15.
+    timeline = timeline_of(lambda t: int(round(25 * t / 60)))
+    edge = [segment for segment in timeline.segments if segment.at_edge]
+    assert edge and all(segment.offset_frames == VSHIFT and segment.centre_s > 33 for segment in edge)
+    assert all(not segment.at_edge for segment in timeline.segments if segment.centre_s < 33)
+    assert timeline.verdict == "out_of_range" and timeline.fit is None and timeline.jumps_s == []
+    assert all(segment["at_edge"] == (segment["offset_frames"] == VSHIFT)
+               for segment in timeline.record()["segments"])
+
+
+def test_one_segment_at_the_edge_is_left_out_not_out_of_range():
+    timeline = timeline_of(lambda t: 15 if 30 <= t < 31 else 4)
+    assert sum(segment.at_edge for segment in timeline.segments) <= 2
+    assert timeline.verdict == "constant_offset" and timeline.steady_offset_frames == 4
+
+
+def test_min_conf_zero_on_segments_without_a_peak_is_unreliable():
+    dists, energy, n_frames = scattered()
+    timeline = build_timeline(dists, energy, n_frames, VSHIFT, TimelineOptions(), min_conf=0)
+    assert all(segment.reliable for segment in timeline.segments)  # min_conf 0 trusts every one...
+    assert timeline.verdict == "unreliable" and timeline.fit is None  # ...but they follow no course
+
+
+def test_min_conf_zero_on_an_all_silent_clip_is_unreliable():
+    for level in (14.0, -20.0):  # hum and noise; digital silence
+        dists, energy, n_frames = scattered(silent_level=level)
+        timeline = build_timeline(dists, energy, n_frames, VSHIFT, TimelineOptions(), min_conf=0)
+        assert not any(segment.speech for segment in timeline.segments)
+        assert timeline.verdict == "unreliable" and timeline.steady_offset_frames is None
+
+
+def test_a_course_inside_the_tolerance_is_in_sync_even_with_a_stray_segment():
+    timeline = timeline_of(lambda t: 12 if 30 <= t < 31 else 0)
+    assert timeline.verdict == "in_sync" and timeline.steady_offset_frames == 0
+
+
+def test_the_steady_offset_is_the_verdicts():
+    assert timeline_of(lambda t: -6).steady_offset_frames == -6
+    assert timeline_of(lambda t: 8 * t / 60).steady_offset_frames is None  # drift has no one offset
+
+
+def test_a_hop_below_one_frame_is_refused_and_segments_stay_bounded():
+    with pytest.raises(InputError, match=r"--hop_s 1e-06: expected a number >= 0.04"):
+        TimelineOptions(hop_s=1e-6)
+    timeline = timeline_of(lambda t: 2, seconds=8.0, hop_s=0.04, segment_s=1.0)
+    assert len(timeline.segments) <= 8 * RATE
+
+
+def test_drift_warp_refuses_a_slope_it_cannot_resample():
+    from syncnet.repair.resync import RepairRefused
+
+    for slope in (25.0, 40.0, -25.0):  # 25 frames/s: the audio would stand still
+        with pytest.raises(RepairRefused, match="too steep to repair by resampling"):
+            drift_warp(noise(1, 16000), 16000, 0.0, slope)
