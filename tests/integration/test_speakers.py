@@ -13,9 +13,10 @@ from tests.helpers import (
     TWOFACE_SYNC_OFFSET,
     assert_shifted_exactly,
     decoded_audio,
-    reference_frame_confidence,
+    reference_speaking_score,
     run_command,
     runs_of,
+    speaking_frames_oracle,
     video_packets,
 )
 
@@ -46,23 +47,35 @@ def test_speakers_json_agrees_with_activesd(twoface_run, speakers):
     assert [entry["frame"] for entry in speakers["frames"]] == list(range(n_frames))
     expected = [{} for _ in range(n_frames)]
     for index, (track, dists) in enumerate(zip(tracks, activesd)):
-        confidence = reference_frame_confidence(dists)
+        confidence = reference_speaking_score(dists)
         for position, frame in enumerate(track["track"]["frame"]):
             expected[frame][str(index)] = pytest.approx(float(confidence[position]), abs=1e-5)
     assert [entry["confidence"] for entry in speakers["frames"]] == expected
 
 
 @pytest.mark.slow
-def test_speaking_track_follows_the_highest_confidence_rule(speakers):
-    threshold = speakers["speaker_threshold"]
+def test_speaking_track_follows_the_hysteresis_rule(speakers):
+    """Each track speaks where speaking_frames_oracle says (the defaults' release and minimum run,
+    the run's threshold); the frame's speaker is the speaking track with the highest score."""
+    from syncnet.options import OutputOptions
+
+    threshold, defaults = speakers["speaker_threshold"], OutputOptions()
+    tracks = {str(entry["track"]): entry for entry in speakers["tracks"]}
+    speaking = {}
+    for name, entry in tracks.items():
+        frames = range(entry["start_frame"], entry["end_frame"] + 1)
+        scores = [speakers["frames"][frame]["confidence"].get(name, float("nan")) for frame in frames]
+        speaking[name] = dict(zip(frames, speaking_frames_oracle(scores, threshold, defaults.speaker_release,
+                                                                 defaults.min_speaking_frames)))
     named = 0
     for entry in speakers["frames"]:
-        confidence = {int(track): value for track, value in entry["confidence"].items()}
-        best = max(confidence.values(), default=None)
-        if best is None or best <= threshold:
+        talking = {int(name): value for name, value in entry["confidence"].items()
+                   if speaking[name].get(entry["frame"])}
+        if not talking:
             assert entry["speaker"] is None, entry
         else:
-            assert entry["speaker"] == min(t for t, value in confidence.items() if value == best), entry
+            best = max(talking.values())
+            assert entry["speaker"] == min(t for t, value in talking.items() if value == best), entry
             named += 1
     assert named > 0, "the twoface run's threshold lets some frames have a speaker"
     runs = runs_of([entry["speaker"] for entry in speakers["frames"]])
