@@ -41,7 +41,8 @@ def build_parser(argv=None):
                         help="also write the offset over time: segments, verdict, drift and jumps "
                              "(docs/timeline.md)")
     add_timeline_options(parser)
-    add_options(parser, OutputOptions, skip=("speaker_threshold",))
+    add_options(parser, OutputOptions, skip=("speaker_threshold", "speaker_release", "min_speaking_frames",
+                                             "speaker_max_offset"))
     add_common_options(parser)
     return parser
 
