@@ -110,3 +110,38 @@ def test_confidence_plot_is_an_image_and_is_redrawn(twoface_run, tmp_path):
     assert plot.stat().st_mtime_ns != stale
     redrawn = cv2.imread(str(plot))
     assert redrawn is not None and redrawn.shape == image.shape
+
+
+@pytest.mark.slow
+def test_visualise_speakers_draws_speaking_faces_green_and_silent_ones_red(twoface_run, tmp_path):
+    """run_visualise --speakers: on a frame, the box of a face that speakers.rttm has speaking is
+    green, any other red (read back from video_out.avi on the box's left edge)."""
+    data_dir = tmp_path / "work"
+    shutil.copytree(twoface_run[0], data_dir)
+    run_command("run_visualise.py", "--data_dir", data_dir, "--reference", TWOFACE, "--speakers", cwd=data_dir)
+    with open(_work(data_dir, "tracks.pckl"), "rb") as handle:
+        tracks = pickle.load(handle)
+    speaking = {}
+    for line in _work(data_dir, "speakers.rttm").read_text().splitlines():
+        fields = line.split()
+        first = round(float(fields[3]) * 25)
+        speaking.setdefault(int(fields[7][len("track_"):]), set()).update(
+            range(first, first + round(float(fields[4]) * 25)))
+    capture = cv2.VideoCapture(str(data_dir / "pyavi" / TWOFACE / "video_out.avi"))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    seen = set()
+    for index, track in enumerate(tracks):
+        frames_of_track, smoothed = track["track"]["frame"].tolist(), track["proc_track"]
+        for position in range(10, len(frames_of_track) - 10, 15):
+            frame = frames_of_track[position]
+            x, y, s = (int(smoothed[key][position]) for key in ("x", "y", "s"))
+            blue, green, red = frames[frame][y, max(x - s, 1)].astype(int)
+            is_speaking = frame in speaking.get(index, set())
+            assert (green > 150 and red < 100) if is_speaking else (red > 150 and green < 100), (index, frame)
+            seen.add(is_speaking)
+    assert seen == {True, False}, "the run shows both a speaking and a silent face"
