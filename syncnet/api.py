@@ -117,16 +117,17 @@ class VideoScorer:
         return lip_features(self.syncnet, videofile, ScoringOptions(batch_size=batch_size).batch_size)
 
     def find_tracks(self, videofile, work_dir, reference, pipeline=PipelineOptions(), *, faces=None,
-                    reuse_faces=False, quiet=True, probed=None):
+                    reuse_faces=False, quiet=True, probed=None, tracks=None):
         """run_pipeline.py: the face tracks of `videofile`, cropped under WORK_DIR/.../REFERENCE.
-        `probed`: media.require_scorable's answer for the video, when the caller has it."""
+        `probed`: media.require_scorable's answer for the video, when the caller has it.
+        `tracks`: given face tracks, cropped as they are (syncnet.pipeline.stage.run_face_pipeline)."""
         from syncnet.detection import get_detector
         from syncnet.pipeline.stage import run_face_pipeline
 
         min_input_side = get_detector(self.models.detector).min_input_side
         return run_face_pipeline(as_path(videofile, "videofile"), _layout(work_dir, reference), pipeline,
                                  lambda: self.detector, min_input_side=min_input_side, faces=faces,
-                                 reuse_faces=reuse_faces, quiet=quiet, probed=probed)
+                                 reuse_faces=reuse_faces, quiet=quiet, probed=probed, tracks=tracks)
 
     def score_tracks(self, work_dir, reference, scoring=ScoringOptions(), outputs=OutputOptions(), *,
                      videofile=None, quiet=True, timeline=TimelineOptions()) -> VideoResult:

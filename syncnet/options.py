@@ -132,8 +132,17 @@ class OutputOptions(Validated):
     """What run_syncnet derives from the scores: the consensus offset and who speaks when."""
     min_conf: float = option(3.0, "tracks with at least this confidence vote on the consensus offset "
                              "(0: every scored track)", minimum=0)
+    # Who speaks when (syncnet.scoring.speakers; the values measured in docs/speakers.md).
     speaker_threshold: float = option(
-        3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
+        1.5, "a face starts speaking where its speaking score (how much better its lips match the audio in sync "
+        "than at a wrong offset) rises above this")
+    speaker_release: float = option(
+        0.0, "a speaking face goes on speaking while its score stays above this (or --speaker_threshold, if lower)")
+    min_speaking_frames: int = option(
+        10, "a run of speaking frames shorter than this is no turn (frames, 25 fps)", minimum=1, kind=int)
+    speaker_max_offset: int = option(
+        4, "a face speaks only in sync with the audio, within this many frames (4 = 160 ms)", minimum=0,
+        maximum=10000, kind=int)
 
 
 # The most bootstrap resamples: each costs 8 bytes per metric and a resample of every unit, and

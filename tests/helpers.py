@@ -203,6 +203,35 @@ def reference_frame_confidence(dists):
     return medfilt(np.median(mean_dists) - padded, kernel_size=9)
 
 
+def reference_speaking_score(dists, max_offset=4, vshift=15):
+    """speakers.json's speaking score as docs/speakers.md states it, with scipy's medfilt: per
+    window, the median distance over all offsets minus the distance at the best offset within
+    +-max_offset (by the mean over windows); 3 zeros each side; a 9-frame median filter."""
+    from scipy.signal import medfilt
+
+    dists = np.asarray(dists, dtype=np.float64)
+    near = list(range(vshift - max_offset, vshift + max_offset + 1))
+    column = near[int(np.argmin(dists.mean(axis=0)[near]))]
+    padded = np.concatenate([[0.0] * 3, np.median(dists, axis=1) - dists[:, column], [0.0] * 3])
+    return medfilt(padded, kernel_size=9)
+
+
+def speaking_frames_oracle(scores, threshold, release, min_frames):
+    """Which frames a track speaks on, found another way than the library's frame-by-frame state:
+    each maximal stretch above min(release, threshold) speaks from its first frame above the
+    threshold to its end, if that holds at least min_frames frames."""
+    release = min(release, threshold)
+    speaking = [False] * len(scores)
+    above = [value is not None and not np.isnan(value) and value > release for value in scores]
+    for value, first, last in runs_of(above):
+        if not value:
+            continue
+        starts = [i for i in range(first, last + 1) if scores[i] > threshold]
+        if starts and last - starts[0] + 1 >= min_frames:
+            speaking[starts[0]:last + 1] = [True] * (last - starts[0] + 1)
+    return speaking
+
+
 def runs_of(values):
     """[(value, first index, last index)] of the runs of equal, non-None values."""
     runs, position = [], 0

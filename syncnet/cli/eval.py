@@ -4,6 +4,7 @@ confidence intervals; or the paired difference of two evaluations.
     syncnet-eval results/*.mp4 --protocol wav2lip --out eval/mine
     syncnet-eval 's3://bucket/lrs/*.mp4' --protocol wav2lip-lrs --out eval/lrs --engine ray
     syncnet-eval --compare eval/ground_truth eval/mine
+    syncnet-eval videos/ --protocol ava --labels ava_val.csv --out eval/ava [--desync_ms 200]
 
 The last line printed is the dataset's numbers, e.g.
 `LSE-D 7.012 [6.95, 7.07]  LSE-C 7.845 [7.80, 7.89]  n=100  protocol wav2lip`.
@@ -12,7 +13,8 @@ import dataclasses
 import sys
 
 from syncnet.cli.batch import add_engine_options, add_faces_option, engine_settings, stopped_by_signals
-from syncnet.eval.protocols import PROTOCOLS
+from syncnet.errors import InputError
+from syncnet.eval.protocols import PROTOCOLS, SPEAKER_PROTOCOLS
 from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
 
 from . import (
@@ -35,8 +37,15 @@ def build_parser(argv=None):
                          "by video.", argv, module="syncnet.eval")
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="videos, as syncnet-batch takes them (files, folders, globs, list files, s3://)")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS),
-                        help="; ".join(f"{name}: {spec.summary}" for name, spec in PROTOCOLS.items()))
+    parser.add_argument("--protocol", choices=sorted({**PROTOCOLS, **SPEAKER_PROTOCOLS}),
+                        help="; ".join(f"{name}: {spec.summary}"
+                                       for name, spec in {**PROTOCOLS, **SPEAKER_PROTOCOLS}.items()))
+    parser.add_argument("--labels", metavar="CSV",
+                        help="ava, columbia: the ground truth in AVA's CSV columns; a row's video_id is a "
+                             "video's file name without its extension")
+    parser.add_argument("--desync_ms", type=float, default=None,
+                        help="ava, columbia: also score the videos with their audio delayed by this many ms "
+                             "(at least 200: a sync-aware detector must stop calling those faces speakers)")
     parser.add_argument("--out", metavar="DIR",
                         help="the evaluation folder: per_track.csv, per_video.csv, scores.txt, dataset.json, "
                              "and the batch's records (a rerun resumes)")
@@ -60,7 +69,6 @@ def build_parser(argv=None):
 
 def run(args):
     """Evaluate the videos under the protocol, or compare two evaluations."""
-    from syncnet.errors import InputError
 
     if args.compare:
         if args.inputs or args.protocol:
@@ -68,6 +76,10 @@ def run(args):
         return _compare(args)
     if not args.inputs or not args.protocol or not args.out:
         raise InputError("give the videos, --protocol and --out (or --compare DIR_A DIR_B)")
+    if args.protocol in SPEAKER_PROTOCOLS:
+        return _evaluate_speakers(args)
+    if args.labels or args.desync_ms is not None:
+        raise InputError(f"--labels and --desync_ms are for --protocol ava or columbia, not {args.protocol}")
     return _evaluate(args)
 
 
@@ -91,6 +103,29 @@ def _compare(args):
 
         write_bytes(join(args.out, "compare.json"), (json_text(result, indent=2) + "\n").encode())
     print(comparison_line(result))
+    return 0
+
+
+def _evaluate_speakers(args):
+    from syncnet.api import VideoScorer
+    from syncnet.eval.active_speaker import evaluate_active_speaker
+    from syncnet.eval.report import speaker_summary_line
+    from syncnet.io.inputs import collect_videos
+    from syncnet.options import checked_number
+
+    if not args.labels:
+        raise InputError(f"--protocol {args.protocol} needs --labels GROUND_TRUTH.csv (AVA's columns)")
+    if args.desync_ms is not None:
+        checked_number("desync_ms", args.desync_ms, minimum=200)
+    bootstrap = options_from(args, BootstrapOptions)
+    passed = [spec.name for spec in dataclasses.fields(PipelineOptions) if getattr(args, spec.name) is not None]
+    pipeline = PipelineOptions(**{name: getattr(args, name) for name in passed})
+    videos = collect_videos(args.inputs)
+    evaluation = evaluate_active_speaker(videos, args.protocol, args.labels, args.out,
+                                         VideoScorer.from_options(model_options(args)), OutputOptions(), pipeline,
+                                         bootstrap.seed, bootstrap.n_boot, desync_ms=args.desync_ms)
+    print("Wrote " + ", ".join(evaluation.files))
+    print(speaker_summary_line(evaluation.summary))
     return 0
 
 

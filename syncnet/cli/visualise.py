@@ -14,6 +14,9 @@ def build_parser(argv=None):
                     "the --reference of run_pipeline.py and run_syncnet.py (required)")
     parser.add_argument("--frame_rate", type=int, default=PipelineOptions.frame_rate,
                         help=f"frame rate of the drawn video (default {PipelineOptions.frame_rate})")
+    parser.add_argument("--speakers", action="store_true",
+                        help="mark who speaks: each face green where it speaks and red where it is silent, "
+                             "labelled with its speaking score (speakers.rttm and speakers.json)")
     add_common_options(parser)
     return parser
 
@@ -28,7 +31,7 @@ def run(args):
     if not args.reference:
         raise InputError("--reference is required: the --reference of run_pipeline.py")
     frame_rate = PipelineOptions(frame_rate=args.frame_rate).frame_rate
-    print(written(visualise_run(Layout(args.data_dir, args.reference), frame_rate)))
+    print(written(visualise_run(Layout(args.data_dir, args.reference), frame_rate, speakers=args.speakers)))
 
 
 def main(argv=None):

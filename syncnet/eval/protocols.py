@@ -14,6 +14,12 @@ Protocols (sources in the docstrings below):
   224x224, one score per video, mean over videos.
 - ``latentsync``: LatentSync ``eval_sync_conf``: min_track 50, LSE-C = mean over tracks, no LSE-D.
 - ``mocha``: MoChaBench: min_track 50, best confidence and lowest distance over tracks.
+
+Active-speaker protocols (SPEAKER_PROTOCOLS; their rules in syncnet.eval.active_speaker) score
+the ground truth's own face boxes rather than detected tracks:
+
+- ``ava``: AVA-ActiveSpeaker's mAP, as the official ActivityNet script computes it;
+- ``columbia``: Columbia ASD's F1 per speaker and their mean.
 """
 from __future__ import annotations
 
@@ -175,6 +181,34 @@ PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({
         unit="video",
         reports_lse_d=True,
         aggregate=_mocha,
+    ),
+})
+
+
+@dataclass(frozen=True)
+class SpeakerProtocol:
+    """An active-speaker benchmark: scored on the ground truth's boxes (--labels), reported as `metric`."""
+
+    name: str
+    summary: str
+    source: str
+    metric: str
+
+
+SPEAKER_PROTOCOLS: Mapping[str, SpeakerProtocol] = MappingProxyType({
+    "ava": SpeakerProtocol(
+        name="ava",
+        summary="AVA-ActiveSpeaker: the ground truth's boxes scored, mAP as the official script computes it "
+                "(needs --labels)",
+        source="activitynet/ActivityNet Evaluation/get_ava_active_speaker_performance.py",
+        metric="mAP",
+    ),
+    "columbia": SpeakerProtocol(
+        name="columbia",
+        summary="Columbia ASD: the ground truth's boxes scored, F1 of the speaking decision per speaker and "
+                "their mean (needs --labels)",
+        source="Chakravarty & Tuytelaars, ECCV 2016 (Columbia ASD); F1 as TalkNet and Light-ASD report it",
+        metric="mean_F1",
     ),
 })
 

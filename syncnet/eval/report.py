@@ -66,3 +66,16 @@ def comparison_line(result):
     return (f"B - A: {metric('LSE-D', result['lse_d'])}  {metric('LSE-C', result['lse_c'])}  "
             f"n={result['n_paired']} paired ({result['n_only_a']} only in A, {result['n_only_b']} only in B)  "
             f"protocol {result['protocol']}")
+
+
+def speaker_summary_line(summary):
+    """The active-speaker protocols' last line, e.g. `mAP 0.912 [0.850, 0.950]  n=3 videos  protocol ava`."""
+    def interval(numbers):
+        return "" if numbers.get("ci95") is None else " [{:.3f}, {:.3f}]".format(*numbers["ci95"])
+
+    metric = "mAP" if summary["protocol"] == "ava" else "mean_F1"
+    line = f"{metric} {summary[metric]:.3f}{interval(summary)}"
+    if "desync" in summary:
+        moved = summary["desync"]
+        line += f"  desync {moved['shift_ms']:g} ms: {metric} {moved[metric]:.3f}{interval(moved)}"
+    return f"{line}  n={summary['videos']} videos  protocol {summary['protocol']}"

@@ -222,3 +222,18 @@ def _exclusion_reasons(outcomes: Sequence[VideoOutcome]) -> str:
     if len(reasons) <= 1:
         return next(iter(reasons), NO_FACE_TRACK)
     return "; ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+
+
+def bootstrap_interval(units: Sequence, statistic: Callable[[list], float], seed: int = BootstrapOptions.seed,
+                       n_boot: int = BootstrapOptions.n_boot) -> Optional[list[float]]:
+    """The 95% percentile interval of `statistic` over n_boot resamples (with replacement) of
+    `units` (videos, speakers), seeded; None for fewer than two units. For statistics that are
+    no mean of per-unit numbers (AVA's mAP pools the rows of the videos drawn)."""
+    _check_bootstrap_args(n_boot, seed)
+    if len(units) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic([units[i] for i in rng.integers(0, len(units), len(units))])
+                       for _ in range(n_boot)])
+    alpha = (1.0 - LEVEL) / 2.0
+    return [float(value) for value in np.quantile(values, [alpha, 1.0 - alpha])]

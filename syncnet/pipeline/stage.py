@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 import cv2
+import numpy as np
 
 from syncnet.errors import InputError, MediaError
 from syncnet.io import media
@@ -94,10 +95,31 @@ def crop_track(track, frame_paths, crop_path, audio_path, scratch, options):
     return {"track": track, "proc_track": smoothed}
 
 
+def given_faces(tracks, n_frames):
+    """faces.pckl's per-frame detections that given face tracks hold (their boxes, score 1)."""
+    faces = [[] for _ in range(n_frames)]
+    for track in tracks:
+        for frame, box in zip(track["frame"], track["bbox"]):
+            if 0 <= frame < n_frames:
+                faces[frame].append({"frame": int(frame), "bbox": [float(v) for v in box], "conf": 1.0})
+    return faces
+
+
+def _within_video(track, n_frames):
+    """A given track (its other keys kept, a name say) without its frames past the video's end."""
+    frames = np.asarray(track["frame"], dtype=int)
+    inside = (frames >= 0) & (frames < n_frames)
+    return {**track, "frame": frames[inside], "bbox": np.asarray(track["bbox"], dtype=float)[inside]}
+
+
 def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_factory=None, *, min_input_side,
-                      faces=None, reuse_faces=False, quiet=True, probed=None):
+                      faces=None, reuse_faces=False, quiet=True, probed=None, tracks=None):
     """All of run_pipeline.py: returns a PipelineOutcome, with the folders of `layout` written.
 
+    tracks: face tracks to crop as they are, instead of detecting and tracking ({"frame": frame
+    numbers of the 25 fps converted video, consecutive, "bbox": one (x1, y1, x2, y2) per frame;
+    other keys, a name say, are kept in tracks.pckl), as an active-speaker benchmark's boxes give
+    them; frames outside the video are dropped, and a track left without any.
     faces: detections to use instead of the detector's (faces.pckl's format); reuse_faces: use
     the layout's own faces.pckl. Otherwise `detector_factory()` makes the face detector, which
     searches images of at least `min_input_side` pixels a side (its FaceDetector.min_input_side).
@@ -118,7 +140,11 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
         staged = staged_run.staged
         log.info("converting %s to 25 fps frames and 16 kHz audio", videofile)
         frame_paths = convert_input(staged, videofile, alignment)
-        if faces is not None:
+        if tracks is not None:
+            tracks = [clipped for clipped in (_within_video(track, len(frame_paths)) for track in tracks)
+                      if len(clipped["frame"])]
+            faces = given_faces(tracks, len(frame_paths))
+        elif faces is not None:
             if reuse_faces:
                 check_faces_match_frames(faces, frame_paths, layout.work_file("faces.pckl"),
                                          "run without --reuse_faces to detect again")
@@ -135,8 +161,9 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
         save_pickle(scenes, staged.work_file("scene.pckl"))
 
         tally = TrackTally()
-        tracks = track_faces(faces, scenes, num_failed_det=options.num_failed_det, min_track=options.min_track,
-                             min_face_size=options.min_face_size, tally=tally)
+        if tracks is None:
+            tracks = track_faces(faces, scenes, num_failed_det=options.num_failed_det, min_track=options.min_track,
+                                 min_face_size=options.min_face_size, tally=tally)
         log.info("%d face track(s) in %d scene(s): cropping", len(tracks), len(scenes))
         cropped = [crop_track(track, frame_paths, staged.crop_file(index), staged.audio, staged.tmp, options)
                    for index, track in enumerate(tracks)]

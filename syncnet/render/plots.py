@@ -185,9 +185,9 @@ def plot_speakers(table, path, timelines=()):
     if not tracks:
         heard = "no face track was found in this video, so there is nobody to show"
     elif table["segments"]:
-        heard = "shaded = that face is speaking (the highest confidence above the threshold)"
+        heard = "shaded = that face is speaking (rose above the threshold, held above the release)"
     else:
-        heard = "no frame is above the threshold: nobody is marked as speaking"
+        heard = "no face speaks for long enough above the threshold: nobody is marked as speaking"
     curves.set_title(f"Who speaks when: how well each face's lips match the audio\n{heard}")
     curves.set_ylabel("sync confidence (higher = lips match the audio)")
     curves.grid(alpha=0.3)

@@ -1,5 +1,6 @@
-"""run_visualise: every track's box drawn on the video, coloured by its per-frame confidence,
-and the who-speaks-when plot."""
+"""run_visualise: every track's box drawn on the video, coloured by its per-frame confidence (or,
+with `speakers`, green where the face speaks and red where it is silent, as the active-speaker
+field draws it), and the who-speaks-when plot."""
 import json
 import math
 import os
@@ -28,12 +29,38 @@ def faces_by_frame(tracks, dists_per_track, n_frames):
     return faces
 
 
+def speaking_frames(rttm_path):
+    """{track: set of frames in which it speaks} from speakers.rttm."""
+    speaking = {}
+    with open(rttm_path, encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) >= 8 and fields[0] == "SPEAKER" and fields[7].startswith("track_"):
+                first = int(round(float(fields[3]) * media.FRAME_RATE))
+                count = int(round(float(fields[4]) * media.FRAME_RATE))
+                speaking.setdefault(int(fields[7][len("track_"):]), set()).update(range(first, first + count))
+    return speaking
+
+
+def mark_speakers(faces, speakers, speaking):
+    """Each face of `faces_by_frame` with its speaking score (speakers.json's) as its confidence,
+    and whether it speaks there (`speaking`, from speaking_frames)."""
+    for frame, frame_faces in enumerate(faces):
+        scores = speakers["frames"][frame]["confidence"] if frame < len(speakers["frames"]) else {}
+        for face in frame_faces:
+            face["conf"] = scores.get(str(face["track"]), math.nan)
+            face["speaking"] = frame in speaking.get(face["track"], ())
+    return faces
+
+
 BOX_THICKNESS = 3
+SPEAKING_GREEN, SILENT_RED = (0.0, 255.0, 0.0), (0.0, 0.0, 255.0)
 LABEL_FONT, LABEL_SCALE, LABEL_THICKNESS = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 2
 
 
 def draw_faces(image, faces):
-    """Each face's box, coloured by its confidence (red 0 to green 10+), with its label.
+    """Each face's box, coloured by its confidence (red 0 to green 10+), with its label; a face
+    marked by mark_speakers is green where it speaks and red where it is silent, with its score.
 
     As the reference draws them: the label's baseline on the box's top edge (the golden frames
     of tests/integration/test_pipeline.py hold that placement to 3 levels, which moving the text by even a
@@ -45,12 +72,16 @@ def draw_faces(image, faces):
     for face in faces:
         unscored = math.isnan(face["conf"])  # the track's audio had ended: no confidence
         green = 0.0 if unscored else min(max(face["conf"] * 25, 0.0), 255.0)
+        colour = (0.0, green, 255.0 - green)
+        if "speaking" in face:
+            colour = SPEAKING_GREEN if face["speaking"] else SILENT_RED
         left, top = _clip(int(face["x"] - face["s"]), width), _clip(int(face["y"] - face["s"]), height)
         right, bottom = _clip(int(face["x"] + face["s"]), width), _clip(int(face["y"] + face["s"]), height)
         # Plain floats: OpenCV 5 rejects numpy scalars in a colour.
-        cv2.rectangle(image, (left, top), (right, bottom), (0.0, green, 255.0 - green), BOX_THICKNESS)
+        cv2.rectangle(image, (left, top), (right, bottom), colour, BOX_THICKNESS)
         label = ("Track %d, no audio" % face["track"] if unscored
-                 else "Track %d, Conf %.3f" % (face["track"], face["conf"]))
+                 else "Track %d, Conf %.3f" % (face["track"], face["conf"]) if "speaking" not in face
+                 else "Track %d, %s %.2f" % (face["track"], "speaking" if face["speaking"] else "silent", face["conf"]))
         cv2.putText(image, label, _label_origin(label, left, top, width, height), LABEL_FONT, LABEL_SCALE,
                     (255, 255, 255), LABEL_THICKNESS)
     return image
@@ -108,9 +139,10 @@ def track_timelines(path, tracks):
     return chosen
 
 
-def visualise_run(layout, frame_rate=25):
+def visualise_run(layout, frame_rate=25, speakers=False):
     """run_visualise.py: video_only.avi, video_out.avi and confidence.png in pyavi/REFERENCE;
-    returns their paths."""
+    returns their paths. With `speakers`, the boxes mark who speaks (speakers.rttm) with their
+    speaking scores (speakers.json), green or red."""
     from syncnet.render.plots import plot_speakers
 
     with layout.lock():
@@ -126,9 +158,14 @@ def visualise_run(layout, frame_rate=25):
                              f"{needed['activesd.pckl']} has {len(dists_per_track)}: rerun run_syncnet.py")
         frame_paths = frame_files(layout.frames)
         faces = faces_by_frame(tracks, dists_per_track, len(frame_paths))
-        paths = list(write_visualisation(frame_paths, faces, layout.avi, frame_rate))
         with open(needed["speakers.json"], encoding="utf-8") as handle:
-            speakers = json.load(handle)
+            table = json.load(handle)
+        if speakers:
+            rttm = layout.work_file("speakers.rttm")
+            if not os.path.isfile(rttm):
+                raise InputError(f"{rttm} not found: run run_syncnet.py again (it writes speakers.rttm)")
+            faces = mark_speakers(faces, table, speaking_frames(rttm))
+        paths = list(write_visualisation(frame_paths, faces, layout.avi, frame_rate))
         plot = os.path.join(layout.avi, "confidence.png")
-        plot_speakers(speakers, plot, track_timelines(layout.work_file("timeline.json"), tracks))
+        plot_speakers(table, plot, track_timelines(layout.work_file("timeline.json"), tracks))
     return paths + [plot]

@@ -62,7 +62,7 @@ def framewise_confidence(dists, mean_dists):
 
 
 def track_frame_confidence(dists, n_frames=None):
-    """run_visualise's per-frame confidence, which speakers.json uses too: each window's distance at
+    """run_visualise's per-frame confidence, which speakers.json used too: each window's distance at
     the best offset, padded with 3 tens each side, from the median mean distance, median-filtered.
 
     With `n_frames` (the track's length) exactly that many values: where the track's audio ended
@@ -78,6 +78,20 @@ def track_frame_confidence(dists, n_frames=None):
     padded = np.pad(best, (FRAME_PADDING, after), mode="constant", constant_values=POOR_MATCH)
     frame_confidence = median_filter(median_distance(mean_dists) - padded, kernel_size=FRAME_KERNEL)
     return frame_confidence if n_frames is None else frame_confidence[:n_frames]
+
+
+def frame_sync_contrast(dists, n_frames, column):
+    """The speaking score of each of a track's `n_frames` frames: each window's median distance
+    over all offsets minus its distance at `column` (how much better the lips match the audio
+    there than at a typical wrong offset; about 0 for a still or unheard face, whatever the audio
+    holds), padded with 3 zeros (no evidence) each side and median-filtered over 9 frames. A
+    track without any window has no score (NaN)."""
+    dists = np.asarray(dists, dtype=np.float64)
+    if len(dists) == 0:
+        return np.full(n_frames, np.nan)
+    contrast = np.median(dists, axis=1) - dists[:, column]
+    after = max(FRAME_PADDING, n_frames - len(contrast) - FRAME_PADDING)
+    return median_filter(np.pad(contrast, (FRAME_PADDING, after)), kernel_size=FRAME_KERNEL)[:n_frames]
 
 
 def subframe_offset(mean_dists, vshift):

@@ -1,8 +1,8 @@
 """The typed results of scoring a video, and the files they are written to.
 
-activesd.pckl is the reference's (a list of N x 31 arrays); offsets.txt / offsets.json and
-speakers.json are ours. Every file is written from the same TrackResult objects, so they can
-never disagree.
+activesd.pckl is the reference's (a list of N x 31 arrays); offsets.txt / offsets.json,
+speakers.json, timeline.json, asd.csv (AVA's columns) and speakers.rttm are ours. Every file
+is written from the same TrackResult objects, so they can never disagree.
 """
 import math
 import os
@@ -13,8 +13,10 @@ import numpy as np
 
 from syncnet.io.fileio import save_json, save_pickle, save_text
 from syncnet.io.layout import crop_name
+from syncnet.options import OutputOptions
+from syncnet.scoring.asd import asd_rows, csv_text, rttm_text
 from syncnet.scoring.offsets import track_frame_confidence
-from syncnet.scoring.speakers import speakers_document
+from syncnet.scoring.speakers import speakers_document, track_decisions
 
 OFFSETS_HEADER = "file\toffset\tmin_dist\tconfidence\n"
 # Why a video with face tracks has no score: every track's audio ended before one 5-frame window.
@@ -108,24 +110,28 @@ def timeline_document(tracks):
                        for track in tracks if track.timeline is not None]}
 
 
-def write_results(work_dir, result, speaker_threshold):
-    """activesd.pckl, offsets.txt, offsets.json, speakers.json and timeline.json in `work_dir`;
-    returns their paths.
+def write_results(work_dir, result, outputs=OutputOptions(), frame_size=(1, 1)):
+    """activesd.pckl, offsets.txt, offsets.json, speakers.json, timeline.json, asd.csv and
+    speakers.rttm in `work_dir`; returns their paths. `outputs` (OutputOptions) holds the speaker
+    decision's settings; `frame_size` (width, height) of the converted video normalises asd.csv's boxes.
 
     Everything is computed before the first file is written, so a failure leaves none half-made.
     """
+    decisions = track_decisions(result.tracks, outputs)
     documents = {
         "activesd.pckl": [track.dists for track in result.tracks],
         "offsets.txt": offsets_text(result.tracks),
         "offsets.json": {"videofile": result.video, "reference": result.reference,
                          "tracks": [track.record() for track in result.tracks]},
-        "speakers.json": speakers_document(result.tracks, result.n_frames, speaker_threshold),
+        "speakers.json": speakers_document(result.tracks, result.n_frames, outputs, decisions),
         "timeline.json": timeline_document(result.tracks),
+        "asd.csv": csv_text(asd_rows(result.reference, result.tracks, decisions, frame_size)),
+        "speakers.rttm": rttm_text(result.reference, result.tracks, decisions),
     }
     paths = {name: os.path.join(work_dir, name) for name in documents}
     save_pickle(documents["activesd.pckl"], paths["activesd.pckl"])
-    save_text(documents["offsets.txt"], paths["offsets.txt"])
-    save_json(documents["offsets.json"], paths["offsets.json"])
-    save_json(documents["speakers.json"], paths["speakers.json"])
-    save_json(documents["timeline.json"], paths["timeline.json"])
+    for name in ("offsets.txt", "asd.csv", "speakers.rttm"):
+        save_text(documents[name], paths[name])
+    for name in ("offsets.json", "speakers.json", "timeline.json"):
+        save_json(documents[name], paths[name])
     return paths

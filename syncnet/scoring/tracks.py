@@ -1,9 +1,8 @@
 """run_syncnet's stage: SyncNet on every face track that run_pipeline cropped, and the results written.
 
 It reads what a completed run_pipeline left (pipeline.json, tracks.pckl and pycrop/), scores
-each crop as the demo does, and writes activesd.pckl, offsets.txt/json, speakers.json and
-timeline.json from
-one set of TrackResults.
+each crop as the demo does, and writes activesd.pckl, offsets.txt/json, speakers.json,
+timeline.json, asd.csv and speakers.rttm from one set of TrackResults.
 """
 import dataclasses
 import logging
@@ -12,6 +11,7 @@ import os
 import numpy as np
 
 from syncnet.errors import InputError, TooShortError
+from syncnet.io import media
 from syncnet.io.fileio import load_pickle
 from syncnet.io.layout import fresh_owned_dir, remove_owned_dir
 from syncnet.io.locking import FolderLock
@@ -81,5 +81,6 @@ def score_tracks(layout, get_network, scoring=ScoringOptions(), outputs=OutputOp
         result = VideoResult(video=os.fspath(videofile) if videofile else record.get("videofile", ""),
                              n_frames=record["n_frames"], tracks=results, reference=layout.reference,
                              converted=layout.video, reason=unscored_reason(record, results))
-        files = write_results(layout.work, result, outputs.speaker_threshold)
+        info = media.probe(layout.video)
+        files = write_results(layout.work, result, outputs, (info.width, info.height))
     return dataclasses.replace(result, files=files)

@@ -87,9 +87,10 @@ def test_score_video_writes_what_the_scripts_write(twoface_run, clip, syncnet_we
     result = syncnet.score_video(clip("twoface.mp4"), work_dir=tmp_path, reference=TWOFACE,
                                  syncnet_model=syncnet_weights, faces=faces, device=TEST_DEVICE,
                                  speaker_threshold=TWOFACE_SPEAKER_THRESHOLD)
-    assert sorted(result.files) == ["activesd.pckl", "offsets.json", "offsets.txt", "speakers.json", "timeline.json"]
+    assert sorted(result.files) == ["activesd.pckl", "asd.csv", "offsets.json", "offsets.txt", "speakers.json",
+                                    "speakers.rttm", "timeline.json"]
     ours, theirs = tmp_path / "pywork" / TWOFACE, scripts_dir / "pywork" / TWOFACE
-    for name in ("offsets.txt", "speakers.json", "pipeline.json", "timeline.json"):
+    for name in ("offsets.txt", "speakers.json", "pipeline.json", "timeline.json", "asd.csv", "speakers.rttm"):
         assert (ours / name).read_text() == (theirs / name).read_text(), name
     assert json.loads((ours / "offsets.json").read_text()) == json.loads((theirs / "offsets.json").read_text())
     for name in ("faces.pckl", "scene.pckl"):

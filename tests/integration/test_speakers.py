@@ -13,9 +13,10 @@ from tests.helpers import (
     TWOFACE_SYNC_OFFSET,
     assert_shifted_exactly,
     decoded_audio,
-    reference_frame_confidence,
+    reference_speaking_score,
     run_command,
     runs_of,
+    speaking_frames_oracle,
     video_packets,
 )
 
@@ -46,23 +47,35 @@ def test_speakers_json_agrees_with_activesd(twoface_run, speakers):
     assert [entry["frame"] for entry in speakers["frames"]] == list(range(n_frames))
     expected = [{} for _ in range(n_frames)]
     for index, (track, dists) in enumerate(zip(tracks, activesd)):
-        confidence = reference_frame_confidence(dists)
+        confidence = reference_speaking_score(dists)
         for position, frame in enumerate(track["track"]["frame"]):
             expected[frame][str(index)] = pytest.approx(float(confidence[position]), abs=1e-5)
     assert [entry["confidence"] for entry in speakers["frames"]] == expected
 
 
 @pytest.mark.slow
-def test_speaking_track_follows_the_highest_confidence_rule(speakers):
-    threshold = speakers["speaker_threshold"]
+def test_speaking_track_follows_the_hysteresis_rule(speakers):
+    """Each track speaks where speaking_frames_oracle says (the defaults' release and minimum run,
+    the run's threshold); the frame's speaker is the speaking track with the highest score."""
+    from syncnet.options import OutputOptions
+
+    threshold, defaults = speakers["speaker_threshold"], OutputOptions()
+    tracks = {str(entry["track"]): entry for entry in speakers["tracks"]}
+    speaking = {}
+    for name, entry in tracks.items():
+        frames = range(entry["start_frame"], entry["end_frame"] + 1)
+        scores = [speakers["frames"][frame]["confidence"].get(name, float("nan")) for frame in frames]
+        speaking[name] = dict(zip(frames, speaking_frames_oracle(scores, threshold, defaults.speaker_release,
+                                                                 defaults.min_speaking_frames)))
     named = 0
     for entry in speakers["frames"]:
-        confidence = {int(track): value for track, value in entry["confidence"].items()}
-        best = max(confidence.values(), default=None)
-        if best is None or best <= threshold:
+        talking = {int(name): value for name, value in entry["confidence"].items()
+                   if speaking[name].get(entry["frame"])}
+        if not talking:
             assert entry["speaker"] is None, entry
         else:
-            assert entry["speaker"] == min(t for t, value in confidence.items() if value == best), entry
+            best = max(talking.values())
+            assert entry["speaker"] == min(t for t, value in talking.items() if value == best), entry
             named += 1
     assert named > 0, "the twoface run's threshold lets some frames have a speaker"
     runs = runs_of([entry["speaker"] for entry in speakers["frames"]])
@@ -97,3 +110,38 @@ def test_confidence_plot_is_an_image_and_is_redrawn(twoface_run, tmp_path):
     assert plot.stat().st_mtime_ns != stale
     redrawn = cv2.imread(str(plot))
     assert redrawn is not None and redrawn.shape == image.shape
+
+
+@pytest.mark.slow
+def test_visualise_speakers_draws_speaking_faces_green_and_silent_ones_red(twoface_run, tmp_path):
+    """run_visualise --speakers: on a frame, the box of a face that speakers.rttm has speaking is
+    green, any other red (read back from video_out.avi on the box's left edge)."""
+    data_dir = tmp_path / "work"
+    shutil.copytree(twoface_run[0], data_dir)
+    run_command("run_visualise.py", "--data_dir", data_dir, "--reference", TWOFACE, "--speakers", cwd=data_dir)
+    with open(_work(data_dir, "tracks.pckl"), "rb") as handle:
+        tracks = pickle.load(handle)
+    speaking = {}
+    for line in _work(data_dir, "speakers.rttm").read_text().splitlines():
+        fields = line.split()
+        first = round(float(fields[3]) * 25)
+        speaking.setdefault(int(fields[7][len("track_"):]), set()).update(
+            range(first, first + round(float(fields[4]) * 25)))
+    capture = cv2.VideoCapture(str(data_dir / "pyavi" / TWOFACE / "video_out.avi"))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    seen = set()
+    for index, track in enumerate(tracks):
+        frames_of_track, smoothed = track["track"]["frame"].tolist(), track["proc_track"]
+        for position in range(10, len(frames_of_track) - 10, 15):
+            frame = frames_of_track[position]
+            x, y, s = (int(smoothed[key][position]) for key in ("x", "y", "s"))
+            blue, green, red = frames[frame][y, max(x - s, 1)].astype(int)
+            is_speaking = frame in speaking.get(index, set())
+            assert (green > 150 and red < 100) if is_speaking else (red > 150 and green < 100), (index, frame)
+            seen.add(is_speaking)
+    assert seen == {True, False}, "the run shows both a speaking and a silent face"

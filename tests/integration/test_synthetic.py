@@ -5,7 +5,15 @@ mouth follows the audio. No SyncNet is involved."""
 import numpy as np
 import pytest
 
-from syncnet.synthetic import constant, jump, linear, make_face_clip, make_scene_clip
+from syncnet.synthetic import (
+    CONVERSATIONS,
+    constant,
+    jump,
+    linear,
+    make_conversation_clip,
+    make_face_clip,
+    make_scene_clip,
+)
 from tests.helpers import MOUTH_DARK, audio_loudness, best_lag, decoded_frames, mouth_area, run_command
 
 
@@ -128,3 +136,35 @@ def test_write_faces_then_run_pipeline_faces_as_documented(tmp_path):
     assert len(faces) == len(pyframes)
     for pyframe, frame in enumerate(shown):
         assert faces[pyframe] == [dict(face, frame=pyframe) for face in truth.faces[frame]], pyframe
+
+
+def test_conversation_scenes_hold_their_truth(tmp_path):
+    """Each conversation scene read back: a face's mouth moves only where its script says, the
+    heard audio follows the speaking face's mouth at lag 0 (the desynchronised face's at its
+    shift), and the voice-over stretch is loud while no heard face's mouth follows it."""
+    for scene in CONVERSATIONS:
+        truth = make_conversation_clip(tmp_path / f"{scene}.avi", scene, seconds=4.0, seed=21)
+        frames = decoded_frames(truth.path)
+        assert len(truth.faces) == len(frames) == len(truth.speaking) == 100
+        dark = frames.max(axis=-1) < MOUTH_DARK
+        areas = np.array([[dark[index, int(e["bbox"][1]):int(e["bbox"][3]), int(e["bbox"][0]):int(e["bbox"][2])].sum()
+                           for e in entries] for index, entries in enumerate(truth.faces)])
+        loudness = audio_loudness(truth.path, tmp_path)
+        for face in (0, 1):
+            speaking = np.flatnonzero(truth.speaking[:, face])
+            if len(speaking):
+                window = (speaking[0], speaking[-1] + 1)
+                lag, scores = best_lag(loudness, areas[:, face], window)
+                assert lag == 0 and scores[lag] > 0.5, (scene, face, lag, scores[lag])
+        if scene == "turns":  # the listener's mouth is still
+            assert areas[truth.speaking[:, 0], 1].max() == 0 and areas[truth.speaking[:, 1], 0].max() == 0
+        if scene == "overlap":
+            assert truth.speaking.all(axis=1).sum() == 20
+        if scene == "voiceover":
+            narrated = np.flatnonzero(truth.voice_over)
+            assert len(narrated) == 34 and not truth.speaking[narrated].any()
+            assert np.percentile(loudness[narrated], 90) > 0.5 * np.percentile(loudness, 90)
+            assert areas[narrated, 0].max() > 100  # the dubbed face's lips go on moving, unheard
+        if scene == "desync":
+            assert not truth.speaking.any() and truth.desynced == 0
+            assert best_lag(loudness, areas[:, 0], (10, 90))[0] == truth.shift_frames == 8

@@ -16,7 +16,7 @@ def test_defaults_are_the_references_and_defined_once():
                                                 min_track=100, frame_rate=25, num_failed_det=25,
                                                 min_face_size=100)
     assert (ScoringOptions().batch_size, ScoringOptions().vshift) == (20, 15)
-    assert (OutputOptions().min_conf, OutputOptions().speaker_threshold) == (3.0, 3.0)
+    assert (OutputOptions().min_conf, OutputOptions().speaker_threshold) == (3.0, 1.5)
     pipeline = vars(pipeline_command.build_parser([]).parse_args([]))
     scoring = vars(score_command.build_parser([]).parse_args([]))
     demo = vars(demo_command.build_parser([]).parse_args([]))
@@ -24,7 +24,7 @@ def test_defaults_are_the_references_and_defined_once():
         assert pipeline[name] == value, name
     for name in ("batch_size", "vshift"):
         assert scoring[name] == demo[name] == getattr(ScoringOptions(), name)
-    assert (scoring["min_conf"], scoring["speaker_threshold"]) == (3.0, 3.0)
+    assert (scoring["min_conf"], scoring["speaker_threshold"]) == (3.0, 1.5)
 
 
 @pytest.mark.parametrize("options, words", [

@@ -91,7 +91,7 @@ def test_confidence_and_min_dist_are_the_references(column):
 
 
 def test_the_per_frame_confidences_are_the_references():
-    """run_visualise's (speakers.json's) per-frame confidence against the reference's medfilt, and
+    """run_visualise's per-frame confidence against the reference's medfilt, and
     the demo's framewise confidence: median mean distance minus each window's at the best offset."""
     from scipy.signal import medfilt
 
