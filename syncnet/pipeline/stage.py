@@ -136,7 +136,8 @@ def run_face_pipeline(videofile, layout, options=PipelineOptions(), detector_fac
             if faces is None:
                 log.warning("--reuse_faces: no %s, detecting faces", layout.work_file("faces.pckl"))
         # Loaded before the conversion, which can take minutes: missing weights are refused first.
-        detector = detector_factory() if faces is None else None
+        # Given tracks or detections need no detector.
+        detector = detector_factory() if faces is None and tracks is None else None
         staged = staged_run.staged
         log.info("converting %s to 25 fps frames and 16 kHz audio", videofile)
         frame_paths = convert_input(staged, videofile, alignment)
