@@ -227,3 +227,18 @@ def test_the_options_are_checked_before_any_work(moving):
         score_video(moving.path, detect_every=5)
     with pytest.raises(InputError, match="--detect_every 40: expected an integer >= 1 and <= 25"):
         score_video(moving.path, mode="stream", detect_every=40)
+
+
+@pytest.mark.timeout(300)
+def test_the_batch_runs_the_stream_path(moving, syncnet_weights, s3fd_weights, tmp_path):
+    """syncnet-batch --mode stream: a record, and the result files only (no converted video, frames or
+    crops: the stream path writes none). The stand-in S3FD's faces make no track long enough."""
+    data_dir = tmp_path / "work"
+    run_command("syncnet.batch", moving.path, "--data_dir", data_dir, "--mode", "stream", "--detect_every", "10",
+                "--initial_model", syncnet_weights, "--s3fd_model", s3fd_weights, "--device", "cpu",
+                "--workers", "1", "--quiet")
+    (record,) = json.loads((data_dir / "summary.json").read_text())
+    assert record["status"] == "ok" and record["n_tracks"] == 0, record
+    reference = record["reference"]
+    assert json.loads((data_dir / "pywork" / reference / "offsets.json").read_text())["tracks"] == []
+    assert not (data_dir / "pyavi" / reference).exists() and not (data_dir / "pycrop" / reference).exists()
