@@ -39,8 +39,9 @@ def both_paths(trained_syncnet, tmp_path_factory):
     padded = [[dict(face, frame=frame) for face in truth.faces[max(0, frame - lead)]]
               for frame in range(len(truth.faces) + lead)]
     scorer = VideoScorer(device="cpu", syncnet_model=trained_syncnet)
-    faithful = scorer.score(truth.path, work_dir=folder / "faithful", faces=padded)
-    stream = scorer.score(truth.path, work_dir=folder / "stream", faces=truth.faces, mode="stream")
+    # 100 frames a face: a track needs more than --min_track detections.
+    faithful = scorer.score(truth.path, work_dir=folder / "faithful", faces=padded, min_track=50)
+    stream = scorer.score(truth.path, work_dir=folder / "stream", faces=truth.faces, mode="stream", min_track=50)
     return folder, lead, faithful, stream
 
 
