@@ -11,6 +11,7 @@ The video goes to ffmpeg's standard output as raw RGB and the audio to a second 
 s16le, both from one decoding of the input; a thread drains the audio pipe so that neither
 output can block the other.
 """
+import math
 import os
 import queue
 import re
@@ -134,9 +135,10 @@ def _chunks(name, process, log, audio, chunk_frames):
         video.stop()
 
 
-# The video read ahead of the audio, in bytes: ffmpeg interleaves its two outputs, but where the
-# audio ends first, or lags, it keeps writing frames, and the frames must go somewhere.
-VIDEO_AHEAD_BYTES = 256 << 20
+# Frames read ahead of the consumer, in seconds of video: ffmpeg interleaves its two outputs
+# closely, but where the audio ends first, or lags, it keeps writing frames, and they wait here.
+# A wait for audio ends when this queue is full (see _Audio.take): more would only hold memory.
+VIDEO_AHEAD_S = 2
 
 
 class _Video:
@@ -145,8 +147,7 @@ class _Video:
     def __init__(self, pipe, shape):
         self._pipe = pipe
         self._shape = shape
-        chunk_bytes = int(np.prod(shape))
-        self._queue = queue.Queue(maxsize=max(2, VIDEO_AHEAD_BYTES // chunk_bytes))
+        self._queue = queue.Queue(maxsize=max(1, math.ceil(VIDEO_AHEAD_S * FRAME_RATE / shape[0])))
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._read, name="syncnet-video", daemon=True)
         self._thread.start()

@@ -301,8 +301,9 @@ class StreamScorer:
             # Window w (crops w..w+4) is queued when crop w+5 exists: a track of T frames has T-5
             # windows, as window_count counts them for its crop video.
             if len(scoring.recent) == FRAMES_PER_WINDOW + 1:
+                # The window's crops by reference: each crop is shared by the five windows it is in.
                 self.queue.append((scoring, scoring.cropped - FRAMES_PER_WINDOW - 1,
-                                   np.stack(list(scoring.recent)[:FRAMES_PER_WINDOW])))
+                                   tuple(scoring.recent)[:FRAMES_PER_WINDOW]))
 
     def _release_frames(self):
         """Drop the frames that every live track has cropped; no new track starts before next_frame."""
@@ -368,7 +369,7 @@ class StreamScorer:
 
     def _score_batch(self, batch):
         started = time.perf_counter()
-        windows = torch.from_numpy(np.stack([lips for _, _, lips in batch]))  # N x 5 x H x W x 3
+        windows = torch.from_numpy(np.stack([np.stack(crops) for _, _, crops in batch]))  # N x 5 x H x W x 3
         features = self.network.forward_lip(windows.permute(0, 4, 1, 2, 3).to(self.network.device)).float().cpu()
         self.stats.networks += time.perf_counter() - started
         order = {}

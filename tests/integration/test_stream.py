@@ -121,8 +121,9 @@ def test_memory_stays_bounded_on_a_long_video(tmp_path):
     finally:
         tracemalloc.stop()
     assert n_frames == 1000 and len(tracks) == 1 and network.windows == 995
-    # Measured: 30 MB peak. The frames alone would be 150 MB.
-    assert peak < 60e6, peak / 1e6
+    # Measured: 53 to 58 MB, on 30 s and 40 s clips alike (a few chunks of frames in flight, one
+    # batch of windows). The whole video's frames would be 150 MB.
+    assert peak < 80e6, peak / 1e6
 
 
 @pytest.mark.timeout(300)
