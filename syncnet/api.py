@@ -166,6 +166,11 @@ class VideoScorer:
         path = as_path(path, "path")
         reference = _name(reference)
         if mode == "stream":
+            if reuse_faces:
+                from syncnet.errors import InputError
+
+                raise InputError("--reuse_faces reads a faithful run's faces.pckl: the stream path writes none; "
+                                 "pass the detections as faces=, or use mode='faithful'")
             return self._score_stream(path, work_dir, reference, faces, pipeline, scoring, outputs, timeline,
                                       StreamOptions(**({} if detect_every is None else
                                                        {"detect_every": detect_every})))

@@ -391,6 +391,9 @@ class StreamScorer:
             summary, sync_timeline = None, None
             dists = np.zeros((0, column_count(self.scoring.vshift)), dtype=np.float32)
             try:
+                # The audio its scored windows had (each window's 5 frames and the next one's), so
+                # that a track without a window, or with too few for --vshift, is refused as the
+                # faithful path refuses its crop.
                 checked_window_count(f"{self.name} track {index}", track.n_frames,
                                      scoring.scored and (scoring.scored + FRAMES_PER_WINDOW) * SAMPLES_PER_FRAME,
                                      self.scoring.vshift)

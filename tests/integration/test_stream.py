@@ -220,7 +220,7 @@ def test_a_stream_cut_off_mid_way_gives_the_frames_before_the_cut(broken_inputs)
 
 
 def test_the_options_are_checked_before_any_work(moving):
-    from syncnet.api import score_video
+    from syncnet.api import VideoScorer, score_video
 
     with pytest.raises(InputError, match="--mode 'fast': expected faithful or stream"):
         score_video(moving.path, mode="fast")
@@ -228,6 +228,8 @@ def test_the_options_are_checked_before_any_work(moving):
         score_video(moving.path, detect_every=5)
     with pytest.raises(InputError, match="--detect_every 40: expected an integer >= 1 and <= 25"):
         score_video(moving.path, mode="stream", detect_every=40)
+    with pytest.raises(InputError, match="--reuse_faces reads a faithful run's faces.pckl"):
+        VideoScorer(device="cpu").score(moving.path, mode="stream", reuse_faces=True)
 
 
 @pytest.mark.timeout(300)
