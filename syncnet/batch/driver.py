@@ -34,11 +34,13 @@ from syncnet.io import storage
 from syncnet.io.fileio import same_file
 from syncnet.io.layout import FOLDERS, reference_for
 from syncnet.options import (
+    MODES,
     ModelOptions,
     OutputOptions,
     PipelineOptions,
     RayOptions,
     ScoringOptions,
+    StreamOptions,
     as_path,
     checked_number,
 )
@@ -71,6 +73,8 @@ class BatchConfig:
     scratch_dir: Optional[str] = None  # workers' local disk for each video's folders (default: the system's)
     curate: Optional[CurationOptions] = None
     whole_frames: bool = False      # no face tracks: every frame resized to 224x224, one "track" (wav2lip-lrs)
+    mode: str = "faithful"          # or "stream": syncnet.stream's path (docs/stream.md)
+    stream: StreamOptions = StreamOptions()
     ray: RayOptions = RayOptions()
     quiet: bool = True
     debug: bool = False
@@ -96,6 +100,11 @@ class BatchConfig:
             raise InputError("curation needs face tracks; it cannot run on whole frames")
         if self.whole_frames and self.faces_dir is not None:
             raise InputError("--faces gives face detections, but this run scores whole frames, without faces")
+        if self.mode not in MODES:
+            raise InputError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.mode == "stream" and self.reuse_faces:
+            raise InputError("--reuse_faces reads a faithful run's faces.pckl: the stream path writes none; "
+                             "drop --reuse_faces or use --mode faithful")
 
     @property
     def detects_faces(self):
@@ -117,7 +126,8 @@ class BatchConfig:
                     **({"detector": self.models.detector} if self.models.detector != ModelOptions.detector else {}),
                     "curate": asdict(self.curate) if self.curate else None, "whole_frames": self.whole_frames,
                     # Named only when given, so the records of earlier runs stay valid.
-                    **({"faces_dir": self.faces_dir} if self.faces_dir is not None else {})}
+                    **({"faces_dir": self.faces_dir} if self.faces_dir is not None else {}),
+                    **({"mode": self.mode, **asdict(self.stream)} if self.mode != "faithful" else {})}
         return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 

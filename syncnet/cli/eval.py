@@ -15,11 +15,12 @@ import sys
 from syncnet.cli.batch import add_engine_options, add_faces_option, engine_settings, stopped_by_signals
 from syncnet.errors import InputError
 from syncnet.eval.protocols import PROTOCOLS, SPEAKER_PROTOCOLS
-from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions, StreamOptions
 
 from . import (
     DETECTOR_WEIGHTS_HELP,
     add_common_options,
+    add_mode_options,
     add_model_options,
     add_options,
     make_parser,
@@ -63,6 +64,7 @@ def build_parser(argv=None):
                           help="use the faces.pckl of an earlier run of each video in --out instead of detecting")
     add_faces_option(pipeline)
     add_engine_options(parser)
+    add_mode_options(parser)
     add_common_options(parser)
     return parser
 
@@ -142,7 +144,7 @@ def _evaluate(args):
         data_dir=args.out, pipeline=PipelineOptions(**{name: getattr(args, name) for name in passed}),
         scoring=options_from(args, ScoringOptions), outputs=OutputOptions(), models=model_options(args),
         keep=parse_keep(args.keep), reuse_faces=args.reuse_faces, faces_dir=args.faces, quiet=args.quiet,
-        debug=args.debug, **engine_settings(args))
+        debug=args.debug, mode=args.mode, stream=options_from(args, StreamOptions), **engine_settings(args))
     videos = collect_videos(args.inputs)
     check_writable(args.out, "--out")  # before any video (run_batch's own check would name --data_dir)
     with stopped_by_signals(config) as stop:
