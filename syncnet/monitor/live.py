@@ -76,11 +76,14 @@ class _Buffer:
             if not self.lossy:
                 self._ready.wait_for(lambda: stop.is_set() or self._frames + frames <= self.max_frames
                                      or not self._items)
-            while self.lossy and self._frames and self._frames + frames > self.max_frames:
-                oldest = next(chunk for chunk in self._items if hasattr(chunk, "frames"))  # never a gap or the end
-                self._items.remove(oldest)
-                self._frames -= len(oldest.frames)
-                self._dropped += len(oldest.frames)
+            if self.lossy and self._frames + frames > self.max_frames:
+                # Drop the older half at once, not a chunk at a time: what stays is one contiguous
+                # stretch, long enough for whole windows, rather than a window broken by every drop.
+                while self._frames and self._frames + frames > self.max_frames // 2:
+                    oldest = next(chunk for chunk in self._items if hasattr(chunk, "frames"))  # never a gap or end
+                    self._items.remove(oldest)
+                    self._frames -= len(oldest.frames)
+                    self._dropped += len(oldest.frames)
             self._items.append(item)
             self._frames += frames
             self._ready.notify_all()
@@ -166,7 +169,7 @@ class MonitorRun:
             self.connected = False
             if stop.is_set():
                 break
-            if not self.live or self.source_options.exit_on_eof:
+            if not is_url(self.source) or self.source_options.exit_on_eof:
                 buffer.put(_End("end of source" if problem == "the source ended" else "error",
                                 None if problem == "the source ended" else MediaError(problem)), stop)
                 return
@@ -179,7 +182,8 @@ class MonitorRun:
     def records(self, stop=None):
         """Yield the run's records (dicts) until the source ends (a file, or with exit_on_eof) or
         `stop` (a threading.Event) is set; the last is the summary. A source that cannot be opened
-        raises InputError; a decoder failure after the start is retried (a live source) or raised."""
+        raises InputError; a decoder failure after the start is retried (a URL) or raised. A file
+        ends the run at its end; a URL is reopened with backoff, unless exit_on_eof."""
         stop = stop or threading.Event()
         buffer = _Buffer(max(1, int(self.source_options.buffer_s * FRAME_RATE)), lossy=self.live)
         reader = threading.Thread(target=self._read, args=(buffer, stop), name="syncnet-monitor-reader",
