@@ -24,6 +24,7 @@ from syncnet.options import (
     OutputOptions,
     PipelineOptions,
     ScoringOptions,
+    StreamOptions,
     TimelineOptions,
     as_path,
     with_options,
@@ -142,7 +143,8 @@ class VideoScorer:
                             videofile=videofile, quiet=quiet, timeline_of=timeline_of)
 
     def score(self, path, *, work_dir=None, reference=None, faces=None, reuse_faces=False, pipeline=None,
-              scoring=None, outputs=None, timeline=None, quiet=True, **options) -> VideoResult:
+              scoring=None, outputs=None, timeline=None, quiet=True, mode="faithful", detect_every=None,
+              **options) -> VideoResult:
         """Score every face track of the video at `path`: run_pipeline.py, then run_syncnet.py.
 
         work_dir: where the intermediate folders go (default: a temporary folder, removed after;
@@ -154,12 +156,24 @@ class VideoScorer:
         pipeline, scoring, outputs, timeline: PipelineOptions, ScoringOptions, OutputOptions,
             TimelineOptions; or give their fields by name in `options` (min_track=50, vshift=15,
             segment_s=5, ...).
+        mode: "faithful" (the reference's stages through files: its numbers) or "stream" (decoded
+            once into memory, faces detected every `detect_every` frames: docs/stream.md). The
+            stream path writes only the result files, in work_dir's pywork/REFERENCE.
         """
         from syncnet.io.media import require_scorable
 
         pipeline, scoring, outputs, timeline = _merged_options(pipeline, scoring, outputs, timeline, options)
         path = as_path(path, "path")
         reference = _name(reference)
+        if mode == "stream":
+            return self._score_stream(path, work_dir, reference, faces, pipeline, scoring, outputs, timeline,
+                                      StreamOptions(**({} if detect_every is None else
+                                                       {"detect_every": detect_every})))
+        if mode != "faithful" or detect_every is not None:
+            from syncnet.errors import InputError
+
+            raise InputError(f"--mode {mode!r}: expected faithful or stream" if mode != "faithful" else
+                             "--detect_every applies to --mode stream only")
         probed = require_scorable(path)  # before any folder is made
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="syncnet-") as temporary:
@@ -178,6 +192,35 @@ class VideoScorer:
                                      timeline=timeline)
 
 
+    def _score_stream(self, path, work_dir, reference, faces, pipeline, scoring, outputs, timeline, stream):
+        """score's stream path (syncnet.stream.scorer); result files only with a work_dir."""
+        from syncnet.detection import get_detector
+        from syncnet.io.media import require_face_sized, require_scorable
+        from syncnet.pipeline.detection import check_faces
+        from syncnet.stream.scorer import score_stream
+
+        info, alignment = require_scorable(path)
+        faces = None if faces is None else check_faces(faces, "faces")
+        if faces is None:
+            require_face_sized(path, info, pipeline.facedet_scale, get_detector(self.models.detector).min_input_side)
+        from syncnet.timeline import score_timeline
+
+        timeline_of = None if timeline is None else functools.partial(
+            score_timeline, vshift=scoring.vshift, options=timeline, min_conf=outputs.min_conf)
+        result = score_stream(path, self.syncnet, None if faces is not None else self.detector, pipeline, scoring,
+                              stream, faces=faces, alignment=alignment, timeline_of=timeline_of,
+                              reference=reference or reference_for(path))
+        if work_dir is None:
+            return result
+        from syncnet.scoring.results import write_results
+
+        layout = _layout(work_dir, result.reference)
+        os.makedirs(layout.work, exist_ok=True)
+        with layout.lock():
+            files = write_results(layout.work, result, outputs.speaker_threshold)
+        return dataclasses.replace(result, files=files)
+
+
 def _name(reference):
     """A folder name given as str or bytes, as str (Layout checks that it is a plain name)."""
     return os.fsdecode(reference) if isinstance(reference, bytes) else reference
@@ -194,7 +237,8 @@ def _merged_options(pipeline, scoring, outputs, timeline, options):
 
 
 def score_video(path, *, work_dir=None, reference=None, device="auto", syncnet_model=None,
-                s3fd_model=None, detector=ModelOptions.detector, faces=None, quiet=True, **options) -> VideoResult:
+                s3fd_model=None, detector=ModelOptions.detector, faces=None, quiet=True, mode="faithful",
+                detect_every=None, **options) -> VideoResult:
     """Score a video end to end: its face tracks, and each track's offset, LSE-D and LSE-C.
 
     The other arguments are VideoScorer's and VideoScorer.score's. Options are checked before
@@ -202,4 +246,5 @@ def score_video(path, *, work_dir=None, reference=None, device="auto", syncnet_m
     """
     _merged_options(None, None, None, None, options)
     scorer = VideoScorer(device=device, syncnet_model=syncnet_model, s3fd_model=s3fd_model, detector=detector)
-    return scorer.score(path, work_dir=work_dir, reference=reference, faces=faces, quiet=quiet, **options)
+    return scorer.score(path, work_dir=work_dir, reference=reference, faces=faces, quiet=quiet, mode=mode,
+                        detect_every=detect_every, **options)

@@ -136,6 +136,16 @@ class OutputOptions(Validated):
         3.0, "in speakers.json, a face speaks in a frame when its confidence is the highest and above this")
 
 
+MODES = ("faithful", "stream")
+
+
+@dataclass(frozen=True)
+class StreamOptions(Validated):
+    """The stream path (docs/stream.md): how often the face detector runs."""
+    detect_every: int = option(5, "the stream path runs the face detector on every Nth frame (and on each "
+                               "scene cut), tracking faces between", minimum=1, maximum=25, kind=int)
+
+
 # The most bootstrap resamples: each costs 8 bytes per metric and a resample of every unit, and
 # the interval's percentiles are stable to 0.001 long before this.
 MAX_BOOT = 1_000_000

@@ -74,8 +74,13 @@ def load_faces_file(path):
 
 
 def _batch_size(first_frame, facedet_scale):
-    """Frames per network batch: DETECTION_BATCH, fewer for large frames (see DETECTION_PIXELS)."""
+    """frames_per_batch for the frames of this one's size."""
     height, width = read_image(first_frame).shape[:2]
+    return frames_per_batch(height, width, facedet_scale)
+
+
+def frames_per_batch(height, width, facedet_scale):
+    """Frames per network batch: DETECTION_BATCH, fewer for large frames (see DETECTION_PIXELS)."""
     pixels = max(1.0, height * facedet_scale) * max(1.0, width * facedet_scale)
     return max(1, min(DETECTION_BATCH, int(DETECTION_PIXELS // pixels)))
 

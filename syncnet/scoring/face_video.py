@@ -88,6 +88,19 @@ def decode_face_video(videofile, work_dir, probed=None):
     return frame_files(work_dir), wav_path
 
 
+def checked_window_count(videofile, n_frames, n_samples, vshift):
+    """The windows to score, or TooShortError when there are none, or too few for `vshift`."""
+    n_windows = window_count(n_frames, n_samples)
+    if n_windows == 0:
+        raise TooShortError(f"{videofile}: too short to score: SyncNet needs at least 6 frames with audio "
+                            f"(found {n_frames} frames, {n_samples / media.SAMPLE_RATE:.2f} s of audio)")
+    if vshift >= n_windows:
+        raise TooShortError(f"--vshift {vshift}: {videofile} has {n_windows} windows, so offsets "
+                            f"beyond {n_windows - 1} frames compare nothing; use --vshift {n_windows - 1} "
+                            "or less")
+    return n_windows
+
+
 @torch.inference_mode()
 def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, resize=False, quiet=True,
                      probed=None):
@@ -104,20 +117,35 @@ def score_face_video(network, videofile, work_dir, options=ScoringOptions(), *, 
         _check_face_size(read_image(frame_paths[0]), videofile, resize)
     with media.MonoWav(wav_path) as wav:
         audio_seconds = wav.n_samples / media.SAMPLE_RATE
-        n_windows = window_count(len(frame_paths), wav.n_samples)
-        if n_windows == 0:
-            raise TooShortError(f"{videofile}: too short to score: SyncNet needs at least 6 frames with audio "
-                             f"(found {len(frame_paths)} frames, {audio_seconds:.2f} s of audio)")
-        if options.vshift >= n_windows:
-            raise TooShortError(f"--vshift {options.vshift}: {videofile} has {n_windows} windows, so offsets "
-                             f"beyond {n_windows - 1} frames compare nothing; use --vshift {n_windows - 1} "
-                             "or less")
+        n_windows = checked_window_count(videofile, len(frame_paths), wav.n_samples, options.vshift)
         frames = _resized(read_images(frame_paths), resize)
         dists, energy = _distances(network, frames, StreamedMfcc(wav.read, wav.n_samples), n_windows, options,
                                    quiet)
     return FaceVideoScore(video=os.fspath(videofile), summary=summarise(dists, options.vshift), dists=dists,
                           n_frames=len(frame_paths), audio_seconds=audio_seconds,
                           seconds=time.time() - started, window_energy=energy)
+
+
+@torch.inference_mode()
+def score_face_frames(network, frames, audio, options=ScoringOptions(), *, name="face frames"):
+    """score_face_video for a face already in memory: `frames` a sequence of 224x224 BGR uint8
+    crops (the network's input) at 25 fps, `audio` their int16 16 kHz mono samples (640 a frame,
+    from the first frame's start). The same windows, distances and FaceVideoScore; `name`
+    stands for the video in messages and in the score."""
+    started = time.time()
+    samples = np.asarray(audio, dtype=np.int16)
+    if len(frames):
+        _check_face_size(frames[0], name, resize=False)
+    n_windows = checked_window_count(name, len(frames), len(samples), options.vshift)
+
+    def read(start, stop):
+        return samples[max(start, 0):stop]
+
+    dists, energy = _distances(network, iter(frames), StreamedMfcc(read, len(samples)), n_windows, options,
+                               quiet=True)
+    return FaceVideoScore(video=name, summary=summarise(dists, options.vshift), dists=dists, n_frames=len(frames),
+                          audio_seconds=len(samples) / media.SAMPLE_RATE, seconds=time.time() - started,
+                          window_energy=energy)
 
 
 def _distances(network, frames, coefficients, n_windows, options, quiet):
