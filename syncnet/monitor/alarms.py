@@ -66,34 +66,35 @@ class Step:
 
 
 class StepDetector:
-    """A step: the last `length` reliable offsets are steady, as were the `length` before them, and
-    their medians differ by at least `min_frames`. Once reported, the new level is the baseline.
+    """A step: the last `length` reliable offsets are steady (each within a frame of their median),
+    and that median differs by at least `min_frames` from the level of the last steady stretch
+    before it. Hops between the two (a window that straddles the edit sees both offsets) are
+    passed over. A slow drift moves the level a frame at a time and is no step.
 
-    A window that straddles an edit sees both offsets, so the new level is steady only once the
-    windows lie after it: the step is placed half a window before the first hop of the new level.
+    The new level shows once most of a window lies after the edit: the step is placed half a
+    window before the first hop of the new level.
     """
 
     def __init__(self, length, min_frames, window_s):
         self.length = length
         self.min_frames = min_frames
         self.window_s = window_s
-        self._recent = deque(maxlen=2 * length)  # (time_s, offset_frames) of reliable hops
+        self.level = None
+        self._recent = deque(maxlen=length)  # (time_s, offset_frames) of reliable hops
 
     def update(self, time_s, reliable, offset_frames):
         """The Step this hop completes, or None."""
         if not reliable:
             return None
         self._recent.append((time_s, offset_frames))
-        if len(self._recent) < 2 * self.length:
+        if len(self._recent) < self.length:
             return None
-        hops = list(self._recent)
-        before = np.array([offset for _, offset in hops[:self.length]])
-        after = np.array([offset for _, offset in hops[self.length:]])
-        old, new = int(round(np.median(before))), int(round(np.median(after)))
-        steady = all(np.abs(values - np.median(values)).max() <= STEADY_SPREAD_FRAMES for values in (before, after))
-        if not steady or abs(new - old) < self.min_frames:
+        values = np.array([offset for _, offset in self._recent])
+        median = float(np.median(values))
+        if np.abs(values - median).max() > STEADY_SPREAD_FRAMES:
             return None
-        first_new = hops[self.length][0]
-        self._recent.clear()
-        self._recent.extend(hops[self.length:])
-        return Step(round(max(first_new - self.window_s / 2, 0.0), 3), new - old, old, new)
+        new, old = int(round(median)), self.level
+        self.level = new
+        if old is None or abs(new - old) < self.min_frames:
+            return None
+        return Step(round(max(self._recent[0][0] - self.window_s / 2, 0.0), 3), new - old, old, new)

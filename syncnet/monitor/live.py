@@ -166,13 +166,13 @@ class MonitorRun:
             except Exception as error:  # a bug: end the run with it rather than hang
                 buffer.put(_End("error", error), stop)
                 return
-            self.connected = False
             if stop.is_set():
                 break
             if not is_url(self.source) or self.source_options.exit_on_eof:
                 buffer.put(_End("end of source" if problem == "the source ended" else "error",
                                 None if problem == "the source ended" else MediaError(problem)), stop)
                 return
+            self.connected = False
             self.reconnects += 1
             log.warning("%s: %s; reconnecting in %.1f s", self.name, problem, backoff)
             stop.wait(backoff)
@@ -191,6 +191,9 @@ class MonitorRun:
         reader.start()
         try:
             while True:
+                if stop.is_set():  # SIGINT/SIGTERM: what is buffered is not scored
+                    yield self.monitor.summary("stopped", reconnects=self.reconnects)
+                    return
                 item, dropped = buffer.get(timeout=0.5)
                 if dropped:
                     log.warning("%s: scoring fell behind: dropped %d frames", self.name, dropped)

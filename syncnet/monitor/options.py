@@ -55,11 +55,11 @@ class MonitorOptions(Validated):
 
     @property
     def window_frames(self):
-        return int(round(self.window_s * FRAME_RATE))
+        return int(self.window_s * FRAME_RATE + 0.5)  # half a frame up (round() would take 12.5 to 12)
 
     @property
     def hop_frames(self):
-        return max(1, int(round(self.hop_s * FRAME_RATE)))
+        return max(1, int(self.hop_s * FRAME_RATE + 0.5))
 
     @property
     def hold_hops(self):

@@ -75,9 +75,11 @@ class LivePage:
 
     def app(self):
         """The Starlette application: the page, its script, the state, the events and the thumbnail."""
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse, Response, StreamingResponse
-        from starlette.routing import Route
+        Starlette = require("monitor", "--http", "starlette.applications").Starlette
+        responses = require("monitor", "--http", "starlette.responses")
+        JSONResponse, Response = responses.JSONResponse, responses.Response
+        StreamingResponse = responses.StreamingResponse
+        Route = require("monitor", "--http", "starlette.routing").Route
 
         static = resources.files("syncnet.monitor") / "static"
 
@@ -126,8 +128,7 @@ class LivePage:
 
     def start(self):
         """Serve the page (a thread), on the socket bound at construction."""
-        import uvicorn
-
+        uvicorn = require("monitor", "--http", "uvicorn")
         config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         started = threading.Event()

@@ -1,6 +1,6 @@
 // syncnet-monitor's live page: the state on load (/state), then one event per record (/events).
 "use strict";
-const CHART_SPAN_S = 300;  // the chart shows the last five minutes
+const CHART_SPAN_S = 300;  // the chart shows the last five minutes (at least 30 s)
 const hops = [];           // {t, ms, state}
 const alarms = [];         // {t, raised}
 let info = {tolerance_ms: [-125, 45], preset: ""};
@@ -41,16 +41,17 @@ function draw() {
   const [late, early] = info.tolerance_ms;
   const values = hops.filter(p => p.ms != null).map(p => p.ms);
   const top = Math.max(early * 2, 200, ...values), bottom = Math.min(late * 2, -200, ...values);
-  const x = t => pad + (w - 2 * pad) * (1 - (lastTime - t) / CHART_SPAN_S);
+  const span = Math.min(CHART_SPAN_S, Math.max(30, lastTime - (hops.length ? hops[0].t : lastTime)));
+  const x = t => pad + (w - 2 * pad) * (1 - (lastTime - t) / span);
   const y = ms => pad + (h - 2 * pad) * (top - ms) / (top - bottom);
   g.fillStyle = "rgba(76, 175, 80, 0.25)";          // the tolerance band
   g.fillRect(pad, y(early), w - 2 * pad, y(late) - y(early));
   g.strokeStyle = "#666"; g.beginPath(); g.moveTo(pad, y(0)); g.lineTo(w - pad, y(0)); g.stroke();
   g.fillStyle = "#aaa"; g.font = "12px sans-serif";
   g.fillText("+" + early + " ms", 2, y(early) + 4); g.fillText(late + " ms", 2, y(late) + 4);
-  g.fillText("last " + CHART_SPAN_S / 60 + " min", w - pad - 70, h - 8);
+  g.fillText("last " + Math.round(span) + " s", w - pad - 70, h - 8);
   for (const alarm of alarms) {                     // alarms: red when raised, grey when cleared
-    if (alarm.t < lastTime - CHART_SPAN_S) continue;
+    if (alarm.t < lastTime - span) continue;
     g.strokeStyle = alarm.raised ? "#f44336" : "#9e9e9e"; g.lineWidth = 2;
     g.beginPath(); g.moveTo(x(alarm.t), pad); g.lineTo(x(alarm.t), h - pad); g.stroke();
   }
