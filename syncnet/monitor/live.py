@@ -135,9 +135,16 @@ class MonitorRun:
             extra = ["-re", *extra]
         if self.source_options.follow:
             extra = ["-follow", "1", *extra]
-        if is_url(self.source) and not self.source.startswith(("file:", "pipe:")):
+        if is_url(self.source) and not self.source.startswith(("file:", "pipe:", "udp:", "rtp:")):
             extra = ["-rw_timeout", str(int(READ_TIMEOUT_S * 1e6)), *extra]
         return extra
+
+    def _ffmpeg_source(self):
+        """The source as ffmpeg opens it. UDP and RTP ignore -rw_timeout (ffmpeg 9 waits for ever on
+        a silent socket); their own `timeout` parameter ends the read, so that the monitor reconnects."""
+        if self.source.startswith(("udp:", "rtp:")) and "timeout=" not in self.source:
+            return self.source + ("&" if "?" in self.source else "?") + f"timeout={int(READ_TIMEOUT_S * 1e6)}"
+        return self.source
 
     def _read(self, buffer, stop):
         """The reader thread: decode, reconnect with backoff, and say how it ended."""
@@ -145,7 +152,7 @@ class MonitorRun:
         while not stop.is_set():
             lost_at = time.monotonic()
             try:
-                chunks = decode_stream(self.source, input_options=self._input_options(), chunk_frames=FRAME_RATE // 5)
+                chunks = decode_stream(self._ffmpeg_source(), input_options=self._input_options(), chunk_frames=FRAME_RATE // 5)
                 try:
                     for chunk in chunks:
                         if not opened_once or not self.connected:
