@@ -152,7 +152,8 @@ class MonitorRun:
         while not stop.is_set():
             lost_at = time.monotonic()
             try:
-                chunks = decode_stream(self._ffmpeg_source(), input_options=self._input_options(), chunk_frames=FRAME_RATE // 5)
+                chunks = decode_stream(self._ffmpeg_source(), input_options=self._input_options(),
+                                       chunk_frames=FRAME_RATE // 5)
                 try:
                     for chunk in chunks:
                         if not opened_once or not self.connected:

@@ -83,3 +83,15 @@ def test_a_full_lossy_buffer_drops_the_oldest_half_and_counts_it():
     assert dropped == 15 and first.index == 3
     kept = [buffer.get(timeout=1)[0].index for _ in range(2)]
     assert kept == [4, 5] and buffer.get(timeout=0.01) == (None, 0)
+
+
+def test_a_blank_frame_is_no_face_and_frames_become_bgr_face_crops():
+    from syncnet.monitor.faces import FullFrame
+
+    rng = np.random.default_rng(0)
+    frames = np.stack([np.full((36, 64, 3), 16, np.uint8), rng.integers(0, 255, (36, 64, 3), dtype=np.uint8)])
+    frames[1, ..., 0] = 255  # red in RGB
+    faces = FullFrame()
+    crops, present = faces.crops(frames)
+    assert present == [False, True] and crops.shape == (2, 224, 224, 3) and faces.box == [0, 0, 64, 36]
+    assert (crops[1, ..., 2] == 255).all()  # red is the last channel in the network's BGR
