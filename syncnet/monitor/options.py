@@ -7,7 +7,6 @@ from syncnet.errors import InputError
 from syncnet.io.media import FRAME_RATE
 from syncnet.monitor.presets import DEFAULT_PRESET, PRESETS, preset_window
 from syncnet.options import OutputOptions, ScoringOptions, Validated, choice, option, tolerance_window
-from syncnet.scoring.distances import FRAMES_PER_WINDOW
 
 FACE_BOXES = ("full",)
 
@@ -38,6 +37,8 @@ class MonitorOptions(Validated):
         object.__setattr__(self, "tolerance_ms", _optional_tolerance("tolerance_ms", self.tolerance_ms))
         super().__post_init__()
         preset_window(self.preset)
+        from syncnet.scoring.distances import FRAMES_PER_WINDOW  # here: --help must not import torch
+
         if self.window_frames - FRAMES_PER_WINDOW <= self.vshift:
             raise InputError(f"--window_s {self.window_s:g}: a window must hold more than {self.vshift} "
                              f"5-frame windows to search +-{self.vshift} frames; use --window_s "

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from syncnet.io.media import ffmpeg_exe
-from syncnet.synthetic import constant, jump, make_face_clip
+from syncnet.synthetic import constant, jump, linear, make_face_clip
 from tests.helpers import IN_CI, REPO_ROOT, TEST_DEVICE, run_command
 
 pytestmark = [pytest.mark.extras("monitor")]
@@ -113,6 +113,23 @@ def test_the_live_page_in_a_real_browser(trained_syncnet, tmp_path):
     assert len(numbers) >= 2, seen  # the offset shown changed with the step
     assert points >= 2
     assert requests and all(url.startswith(f"http://127.0.0.1:{port}/") for url in requests), requests
+
+
+@pytest.mark.timeout(900)
+def test_a_drift_is_followed_and_raises_the_alarm_once_out_of_tolerance(trained_syncnet, tmp_path):
+    """0 to +8 frames over 60 s, every fourth window scored: the offsets follow the truth, and the
+    alarm is raised once the drift has left bt1359's +45 ms (an offset of 2 frames, from about
+    11 s at a window's middle), and stays raised."""
+    truth = make_face_clip(tmp_path / "drift.avi", seconds=60.0, seed=35, offset=linear(0, 8))
+    lines = tmp_path / "out.jsonl"
+    run_command("syncnet.monitor", truth.path, "--initial_model", trained_syncnet, "--device", TEST_DEVICE,
+                "--min_conf", MIN_CONF, "--stride", 4, "--jsonl", lines, "--quiet")
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    reliable = [r for r in records if r["type"] == "hop" and r["state"] in ("in_sync", "out_of_sync")]
+    right = [abs(hop["offset_frames"] - truth.offset_at(hop["time_s"] - 2.5)) <= 1 for hop in reliable]
+    assert len(reliable) >= 40 and sum(right) >= 0.8 * len(right), (len(reliable), sum(right))
+    alarms = [r for r in records if r["type"] == "alarm"]
+    assert len(alarms) == 1 and alarms[0]["raised"] and 12 <= alarms[0]["time_s"] <= 26, alarms
 
 
 @pytest.mark.timeout(600)
