@@ -82,6 +82,7 @@ COMMANDS = {
     "syncnet.eval": "syncnet.cli.eval:main",
     "syncnet.train": "syncnet.cli.train:main",
     "syncnet.monitor": "syncnet.cli.monitor:main",
+    "syncnet.cli.scan": "syncnet.cli.scan:main",
 }
 
 

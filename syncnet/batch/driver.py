@@ -32,11 +32,13 @@ from syncnet.errors import InputError
 from syncnet.io import storage
 from syncnet.io.layout import FOLDERS
 from syncnet.options import (
+    MODES,
     ModelOptions,
     OutputOptions,
     PipelineOptions,
     RayOptions,
     ScoringOptions,
+    StreamOptions,
     as_path,
     checked_number,
 )
@@ -68,6 +70,8 @@ class BatchConfig:
     scratch_dir: Optional[str] = None  # workers' local disk for each video's folders (default: the system's)
     curate: Optional[CurationOptions] = None
     whole_frames: bool = False      # no face tracks: every frame resized to 224x224, one "track" (wav2lip-lrs)
+    mode: str = "faithful"          # or "stream": syncnet.stream's path (docs/stream.md)
+    stream: StreamOptions = StreamOptions()
     ray: RayOptions = RayOptions()
     quiet: bool = True
     debug: bool = False
@@ -85,6 +89,11 @@ class BatchConfig:
             object.__setattr__(self, name, value)
         if self.whole_frames and self.curate is not None:
             raise InputError("curation needs face tracks; it cannot run on whole frames")
+        if self.mode not in MODES:
+            raise InputError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.mode == "stream" and self.reuse_faces:
+            raise InputError("--reuse_faces reads a faithful run's faces.pckl: the stream path writes none; "
+                             "drop --reuse_faces or use --mode faithful")
 
     @property
     def in_place(self):
@@ -99,7 +108,9 @@ class BatchConfig:
                     "outputs": asdict(self.outputs), "models": [self.models.syncnet_model, self.models.s3fd_model],
                     # The default detector goes unnamed, so the records of earlier runs stay valid.
                     **({"detector": self.models.detector} if self.models.detector != ModelOptions.detector else {}),
-                    "curate": asdict(self.curate) if self.curate else None, "whole_frames": self.whole_frames}
+                    "curate": asdict(self.curate) if self.curate else None, "whole_frames": self.whole_frames,
+                    # The faithful path goes unnamed, so the records of earlier runs stay valid.
+                    **({"mode": self.mode, **asdict(self.stream)} if self.mode != "faithful" else {})}
         return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 

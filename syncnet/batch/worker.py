@@ -205,7 +205,8 @@ def _score_face_tracks(config, source, work_dir, reference):
     the kept folders published when the video was built away from the data folder."""
     result = scorer_for(config.models).score(
         source, work_dir=work_dir, reference=reference, pipeline=config.pipeline, scoring=config.scoring,
-        outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True)
+        outputs=config.outputs, reuse_faces=config.reuse_faces, quiet=True, mode=config.mode,
+        detect_every=config.stream.detect_every if config.mode == "stream" else None)
     fields = {"n_frames": result.n_frames, "reason": result.reason,
               "tracks": [summary_fields(t.record(), t.timeline) for t in result.tracks]}
     if config.curate is not None:

@@ -19,7 +19,15 @@ import threading
 from syncnet.detection.registry import available_detectors
 from syncnet.errors import SyncNetError, describe_error
 from syncnet.models.paths import SYNCNET_DEFAULT
-from syncnet.options import ModelOptions, OutputOptions, PipelineOptions, ScoringOptions, TimelineOptions
+from syncnet.options import (
+    MODES,
+    ModelOptions,
+    OutputOptions,
+    PipelineOptions,
+    ScoringOptions,
+    StreamOptions,
+    TimelineOptions,
+)
 from syncnet.runtime.devices import CHOICES as DEVICE_CHOICES
 from syncnet.runtime.logs import debugging, setup_logging
 
@@ -80,6 +88,15 @@ def add_output_options(parser):
 
 def add_timeline_options(parser):
     add_options(parser, TimelineOptions)
+
+
+def add_mode_options(parser):
+    """--mode (faithful or stream) and the stream path's --detect_every."""
+    parser.add_argument("--mode", choices=MODES, default=MODES[0],
+                        help="faithful: the reference's stages through files (its numbers); stream: decoded once "
+                             "into memory, faces detected every --detect_every frames (docs/stream.md) "
+                             "(default %(default)s)")
+    add_options(parser, StreamOptions)
 
 
 def add_run_folders(parser, data_dir, videofile, reference):

@@ -16,10 +16,11 @@ import time
 from syncnet.batch.driver import DEFAULT_KEEP, ENGINES, EXIT_SOME_FAILED
 from syncnet.io.inputs import LIST_EXTENSIONS
 from syncnet.io.layout import FOLDERS
-from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.options import OutputOptions, PipelineOptions, ScoringOptions, StreamOptions
 
 from . import (
     add_common_options,
+    add_mode_options,
     add_model_options,
     add_output_options,
     add_pipeline_options,
@@ -59,6 +60,7 @@ def build_parser(argv=None):
                           help="with --curate: the largest |offset| in frames a kept clip may have (default 6)")
     add_model_options(parser)
     add_pipeline_options(parser)
+    add_mode_options(parser)
     add_output_options(parser)
     add_common_options(parser)
     return parser
@@ -120,6 +122,7 @@ def config_from(args):
         scoring=options_from(args, ScoringOptions), outputs=options_from(args, OutputOptions),
         models=model_options(args), keep=parse_keep(args.keep), reuse_faces=args.reuse_faces,
         curate=CurationOptions(args.curate, args.max_offset) if args.curate else None,
+        mode=args.mode, stream=options_from(args, StreamOptions),
         quiet=args.quiet, debug=args.debug, **engine_settings(args))
 
 

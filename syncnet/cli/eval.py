@@ -13,11 +13,12 @@ import sys
 
 from syncnet.cli.batch import add_engine_options, engine_settings, stopped_by_signals
 from syncnet.eval.protocols import PROTOCOLS
-from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions
+from syncnet.options import BootstrapOptions, OutputOptions, PipelineOptions, ScoringOptions, StreamOptions
 
 from . import (
     DETECTOR_WEIGHTS_HELP,
     add_common_options,
+    add_mode_options,
     add_model_options,
     add_options,
     make_parser,
@@ -53,6 +54,7 @@ def build_parser(argv=None):
     pipeline.add_argument("--reuse_faces", action="store_true",
                           help="use the faces.pckl of an earlier run of each video in --out instead of detecting")
     add_engine_options(parser)
+    add_mode_options(parser)
     add_common_options(parser)
     return parser
 
@@ -106,7 +108,7 @@ def _evaluate(args):
         data_dir=args.out, pipeline=PipelineOptions(**{name: getattr(args, name) for name in passed}),
         scoring=options_from(args, ScoringOptions), outputs=OutputOptions(), models=model_options(args),
         keep=parse_keep(args.keep), reuse_faces=args.reuse_faces, quiet=args.quiet, debug=args.debug,
-        **engine_settings(args))
+        mode=args.mode, stream=options_from(args, StreamOptions), **engine_settings(args))
     videos = collect_videos(args.inputs)
     check_writable(args.out, "--out")  # before any video (run_batch's own check would name --data_dir)
     with stopped_by_signals(config) as stop:

@@ -11,7 +11,9 @@ The video goes to ffmpeg's standard output as raw RGB and the audio to a second 
 s16le, both from one decoding of the input; a thread drains the audio pipe so that neither
 output can block the other.
 """
+import math
 import os
+import queue
 import re
 import subprocess
 import threading
@@ -107,26 +109,77 @@ def _chunks(name, process, log, audio, chunk_frames):
         raise MediaError(_opening_error(name, log.text()))
     width, height = size
     frame_bytes = width * height * 3
-    first = 0
-    while True:
-        frames = np.empty((chunk_frames, height, width, 3), dtype=np.uint8)
-        got = _read_into(process.stdout, memoryview(frames).cast("B"))
-        count, partial = divmod(got, frame_bytes)
-        if partial:
-            process.wait()
-            raise MediaError(f"{name}: the decoder stopped in the middle of frame {first + count} "
-                             f"({_exit_reason(process, log)})")
-        if count < chunk_frames:  # the video ended: the rest of the audio goes in this last chunk
-            if process.wait() != 0:
-                raise MediaError(f"{name}: the decoder failed after {first + count} frames "
+    video = _Video(process.stdout, (chunk_frames, height, width, 3))
+    try:
+        first = 0
+        while True:
+            frames, got = video.next()
+            count, partial = divmod(got, frame_bytes)
+            if partial:
+                process.wait()
+                raise MediaError(f"{name}: the decoder stopped in the middle of frame {first + count} "
                                  f"({_exit_reason(process, log)})")
-            audio.join()
-            samples = audio.take(None)
-            if count or len(samples):
-                yield Chunk(first, frames[:count], samples)
-            return
-        yield Chunk(first, frames, audio.take(count * SAMPLES_PER_FRAME))
-        first += count
+            if count < chunk_frames:  # the video ended: the rest of the audio goes in this last chunk
+                if process.wait() != 0:
+                    raise MediaError(f"{name}: the decoder failed after {first + count} frames "
+                                     f"({_exit_reason(process, log)})")
+                audio.join()
+                samples = audio.take(first * SAMPLES_PER_FRAME, None, video.stalled)
+                if count or len(samples):
+                    yield Chunk(first, frames[:count], samples)
+                return
+            yield Chunk(first, frames, audio.take(first * SAMPLES_PER_FRAME, count * SAMPLES_PER_FRAME,
+                                                  video.stalled))
+            first += count
+    finally:
+        video.stop()
+
+
+# Frames read ahead of the consumer, in seconds of video: ffmpeg interleaves its two outputs
+# closely, but where the audio ends first, or lags, it keeps writing frames, and they wait here.
+# A wait for audio ends when this queue is full (see _Audio.take): more would only hold memory.
+VIDEO_AHEAD_S = 2
+
+
+class _Video:
+    """The raw frames, read a chunk at a time by a thread into a short queue."""
+
+    def __init__(self, pipe, shape):
+        self._pipe = pipe
+        self._shape = shape
+        self._queue = queue.Queue(maxsize=max(1, math.ceil(VIDEO_AHEAD_S * FRAME_RATE / shape[0])))
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="syncnet-video", daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        while not self._stopping.is_set():
+            frames = np.empty(self._shape, dtype=np.uint8)
+            try:
+                got = _read_into(self._pipe, memoryview(frames).cast("B"))
+            except (OSError, ValueError):  # the pipe was closed: the consumer stopped
+                got = 0
+            while not self._stopping.is_set():
+                try:
+                    self._queue.put((frames, got), timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if got < frames.nbytes:
+                return
+
+    def next(self):
+        """(frames array, bytes read into it): fewer bytes than it holds at the end of the video."""
+        return self._queue.get()
+
+    def stalled(self):
+        """Whether the frames read ahead fill the queue: ffmpeg waits on us, so the audio that
+        has not come yet will not come before more frames are taken."""
+        return self._queue.full()
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join()
 
 
 def _read_into(stream, view):
@@ -141,12 +194,14 @@ def _read_into(stream, view):
 
 
 class _Audio:
-    """The audio pipe, drained by a thread into a queue of sample blocks; `take` waits for them."""
+    """The audio pipe, drained by a thread into a queue of sample blocks; `take` waits for them.
+    Audio is small (32 kB a second), so it may run ahead of the frames unbounded."""
 
     def __init__(self, pipe):
         self._pipe = pipe
         self._blocks = deque()
-        self._queued = 0
+        self._queued = 0            # samples in _blocks
+        self._position = 0          # the index in the whole audio of the first one
         self._odd = b""
         self._done = False
         self._ready = threading.Condition()
@@ -172,11 +227,24 @@ class _Audio:
                 self._done = True
                 self._ready.notify_all()
 
-    def take(self, count):
-        """The next `count` samples (fewer where the audio ends first); None: all that remain."""
+    def take(self, start, count, stalled):
+        """Samples start..start+count-1 of the whole audio (fewer where it ends first); count None:
+        all that remain. Samples before `start` not taken yet are dropped, so every chunk stays
+        aligned even after `stalled()` (frames waiting) cut a wait for lagging audio short."""
         with self._ready:
-            self._ready.wait_for(lambda: self._done or (count is not None and self._queued >= count))
-            wanted = self._queued if count is None else min(count, self._queued)
+            while self._blocks and self._position < start:
+                block = self._blocks.popleft()
+                skip = min(len(block), start - self._position)
+                if skip < len(block):
+                    self._blocks.appendleft(block[skip:])
+                self._position += skip
+                self._queued -= skip
+            while not (self._done or (count is not None and self._position + self._queued >= start + count)):
+                if stalled():
+                    break
+                self._ready.wait(0.05)
+            available = self._queued if self._position >= start else 0
+            wanted = available if count is None else min(count, available)
             parts, taken = [], 0
             while taken < wanted:
                 block = self._blocks.popleft()
@@ -186,6 +254,7 @@ class _Audio:
                 parts.append(part)
                 taken += len(part)
             self._queued -= taken
+            self._position += taken
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
     def join(self):

@@ -133,7 +133,9 @@ class _AudioFeatures:
         def read(start, end):
             return self._samples[max(start - self._sample_start, 0):max(end - self._sample_start, 0)]
 
-        mfcc = StreamedMfcc(read, self.n_samples)
+        # Only the samples these windows use, so that the MFCC block ends with them.
+        needed = (stop - 1) * SAMPLES_PER_FRAME + WINDOW_AUDIO_SAMPLES
+        mfcc = StreamedMfcc(read, min(self.n_samples, needed))
         span = mfcc.columns(*window_columns(first, stop - first))
         energy = window_energy(span)
         stats.mfcc += time.perf_counter() - started
@@ -209,6 +211,11 @@ class StreamScorer:
             self._flush(final=False)
             started = time.perf_counter()
         self.audio.ended = True
+        last = self.next_frame - 1
+        if self.faces is None and last % self.detect_every and self.frames and self.frames[-1][0] == last:
+            # The last frame is detected too, so that tracks run to the end of the video as
+            # run_pipeline's do, rather than stopping at the last scheduled detection.
+            self._detect([self.frames[-1]])
         self._close(self.tracker.close_all())
         self._flush(final=True)
         self.tally.n_frames = self.next_frame
@@ -235,6 +242,9 @@ class StreamScorer:
         self._detect(wanted)
         self.next_frame = first + len(frames)
         self._close(self.tracker.expire(self.next_frame))
+        self._crop_live()
+
+    def _crop_live(self):
         started = time.perf_counter()
         for scoring in self.live.values():
             self._crop(scoring, closed=False)
@@ -291,8 +301,9 @@ class StreamScorer:
             # Window w (crops w..w+4) is queued when crop w+5 exists: a track of T frames has T-5
             # windows, as window_count counts them for its crop video.
             if len(scoring.recent) == FRAMES_PER_WINDOW + 1:
+                # The window's crops by reference: each crop is shared by the five windows it is in.
                 self.queue.append((scoring, scoring.cropped - FRAMES_PER_WINDOW - 1,
-                                   np.stack(list(scoring.recent)[:FRAMES_PER_WINDOW])))
+                                   tuple(scoring.recent)[:FRAMES_PER_WINDOW]))
 
     def _release_frames(self):
         """Drop the frames that every live track has cropped; no new track starts before next_frame."""
@@ -358,7 +369,7 @@ class StreamScorer:
 
     def _score_batch(self, batch):
         started = time.perf_counter()
-        windows = torch.from_numpy(np.stack([lips for _, _, lips in batch]))  # N x 5 x H x W x 3
+        windows = torch.from_numpy(np.stack([np.stack(crops) for _, _, crops in batch]))  # N x 5 x H x W x 3
         features = self.network.forward_lip(windows.permute(0, 4, 1, 2, 3).to(self.network.device)).float().cpu()
         self.stats.networks += time.perf_counter() - started
         order = {}
