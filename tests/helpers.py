@@ -81,6 +81,7 @@ COMMANDS = {
     "syncnet.batch": "syncnet.cli.batch:main",
     "syncnet.eval": "syncnet.cli.eval:main",
     "syncnet.train": "syncnet.cli.train:main",
+    "syncnet.monitor": "syncnet.cli.monitor:main",
     "syncnet.cli.scan": "syncnet.cli.scan:main",
 }
 

@@ -20,8 +20,10 @@ EXTRAS = {
     "ray": ("ray[train]>=2.60,<3",),
     "s3": ("boto3>=1.34",),
     "parquet": ("pyarrow>=16",),
+    "monitor": ("starlette>=0.37", "uvicorn>=0.29", "prometheus-client>=0.20"),
 }
-MODULES = {"ray": ("ray",), "s3": ("boto3",), "parquet": ("pyarrow",)}
+MODULES = {"ray": ("ray",), "s3": ("boto3",), "parquet": ("pyarrow",),
+           "monitor": ("starlette", "uvicorn", "prometheus_client")}
 
 
 def install_hint(extra):

@@ -99,16 +99,23 @@ def build_timeline(dists, window_energy, n_frames, vshift, options=TimelineOptio
         stop = min(int(round(end_s * FRAME_RATE)) - FRAMES_PER_WINDOW + 1, len(dists))
         if stop <= first:
             continue  # no window of this segment has audio
-        summary = summarise(dists[first:stop], vshift)
-        speech = np.mean(silent[first:stop]) <= SILENT_SHARE
-        segments.append(Segment(start_s=start_s, end_s=end_s, offset_frames=summary.offset if speech else None,
-                                min_dist=summary.min_dist, confidence=summary.confidence,
-                                reliable=bool(speech and summary.confidence >= min_conf),
-                                offset_estimate=subframe_offset(summary.mean_dists, vshift) if speech else None,
-                                at_edge=bool(speech and vshift and abs(summary.offset) == vshift)))
+        segments.append(measure_segment(dists[first:stop], silent[first:stop], start_s, end_s, vshift, min_conf))
     verdict, fit = judge(segments, options.tolerance_ms, options.segment_s / options.hop_s)
     return Timeline(segment_s=options.segment_s, hop_s=options.hop_s, tolerance_ms=tuple(options.tolerance_ms),
                     duration_s=n_frames / FRAME_RATE, segments=segments, verdict=verdict, fit=fit)
+
+
+def measure_segment(dists, silent, start_s, end_s, vshift, min_conf=OutputOptions.min_conf, summary=None):
+    """The Segment from `start_s` to `end_s` whose windows have these distances and silence flags:
+    the reference's summary over them (`summary`, when the caller has it already), no offset when
+    most windows are silent, reliable with speech and a confidence of at least `min_conf`."""
+    summary = summary or summarise(dists, vshift)
+    speech = np.mean(silent) <= SILENT_SHARE
+    return Segment(start_s=start_s, end_s=end_s, offset_frames=summary.offset if speech else None,
+                   min_dist=summary.min_dist, confidence=summary.confidence,
+                   reliable=bool(speech and summary.confidence >= min_conf),
+                   offset_estimate=subframe_offset(summary.mean_dists, vshift) if speech else None,
+                   at_edge=bool(speech and vshift and abs(summary.offset) == vshift))
 
 
 def score_timeline(score, vshift, options=TimelineOptions(), min_conf=OutputOptions.min_conf):

@@ -92,6 +92,9 @@ def without(monkeypatch):
     ("s3", lambda: storage.list_files("s3://bucket/prefix")),
     ("s3", lambda: storage.read_bytes("s3://bucket/key")),
     ("ray", lambda: extras.require("ray", "--engine ray")),
+    ("monitor", lambda: __import__("syncnet.monitor.metrics", fromlist=["Metrics"]).Metrics("feed")),
+    ("monitor", lambda: __import__("syncnet.monitor.web", fromlist=["LivePage"]).LivePage("127.0.0.1", 0, "feed",
+                                                                                       (-125, 45), "bt1359")),
 ])
 def test_a_missing_extra_is_one_line_naming_the_pip_install(without, extra, call):
     without(*PACKAGES[extra])
