@@ -10,7 +10,6 @@ import torch
 
 from syncnet.scoring.distances import (
     FRAMES_PER_WINDOW,
-    MFCC_FRAME,
     MFCC_STEP,
     SAMPLES_PER_FRAME,
     ShiftedDistances,
@@ -18,16 +17,11 @@ from syncnet.scoring.distances import (
     audio_batch,
     lip_batches,
     summarise,
+    window_audio_end,
     window_columns,
     window_count,
     window_energy,
 )
-
-
-def samples_needed(window):
-    """The audio samples that window `window`'s MFCC span reads, from the signal's start."""
-    _, stop = window_columns(window, 1)
-    return (stop - 1) * MFCC_STEP + MFCC_FRAME
 
 
 class WindowFeatures:
@@ -88,7 +82,7 @@ class WindowFeatures:
     def _audio_features(self):
         total = self._sample_base + len(self._samples)
         stop = self._aud_next
-        while samples_needed(stop) <= total:
+        while window_audio_end(stop) <= total:
             stop += 1
         if stop == self._aud_next:
             return

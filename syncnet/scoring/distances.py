@@ -108,6 +108,13 @@ def window_columns(first, count):
     return first * MFCC_PER_FRAME, (first + count - 1) * MFCC_PER_FRAME + MFCC_PER_WINDOW
 
 
+def window_audio_end(window):
+    """How many samples, from the signal's start, window `window`'s MFCC columns read: a stream
+    can score the window once this much audio has arrived."""
+    _, stop = window_columns(window, 1)
+    return (stop - 1) * MFCC_STEP + MFCC_FRAME
+
+
 def audio_batch(span):
     """N x 1 x 13 x 20 MFCC patches of consecutive windows, from the 13 x (4(N-1)+20) columns they span."""
     span = torch.from_numpy(np.ascontiguousarray(span))

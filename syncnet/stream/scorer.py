@@ -24,20 +24,19 @@ import numpy as np
 import torch
 
 from syncnet.errors import InputError, TooShortError
-from syncnet.io.media import FRAME_RATE, SAMPLE_RATE
+from syncnet.io.media import FRAME_RATE
 from syncnet.options import PipelineOptions, ScoringOptions, StreamOptions
 from syncnet.pipeline.cropping import CROP_SIZE, SMOOTHING_KERNEL, crop_face, smooth_track
 from syncnet.pipeline.detection import frames_per_batch
 from syncnet.pipeline.tracking import TrackTally
 from syncnet.scoring.distances import (
     FRAMES_PER_WINDOW,
-    MFCC_PER_FRAME,
-    MFCC_PER_WINDOW,
     SAMPLES_PER_FRAME,
     ShiftedDistances,
     StreamedMfcc,
     audio_batch,
     summarise,
+    window_audio_end,
     window_columns,
     window_energy,
 )
@@ -50,9 +49,6 @@ from syncnet.stream.tracker import FaceTracker
 log = logging.getLogger(__name__)
 
 LOOKAHEAD = SMOOTHING_KERNEL // 2  # boxes a smoothed box depends on, after it
-# A window's audio: MFCC columns 4w..4w+19, whose last 25 ms frame ends this many samples after w's start.
-WINDOW_AUDIO_SAMPLES = ((MFCC_PER_WINDOW - 1) * SAMPLES_PER_FRAME // MFCC_PER_FRAME
-                        + SAMPLE_RATE // 40)
 
 
 @dataclass
@@ -117,7 +113,7 @@ class _AudioFeatures:
 
     def available(self, window):
         """Whether window `window`'s audio has all arrived (or the audio has ended)."""
-        return self.ended or self.n_samples >= window * SAMPLES_PER_FRAME + WINDOW_AUDIO_SAMPLES
+        return self.ended or self.n_samples >= window_audio_end(window)
 
     def get(self, first, count, stats):
         """(count x 512 features, count energies) of windows first..first+count-1."""
@@ -134,7 +130,7 @@ class _AudioFeatures:
             return self._samples[max(start - self._sample_start, 0):max(end - self._sample_start, 0)]
 
         # Only the samples these windows use, so that the MFCC block ends with them.
-        needed = (stop - 1) * SAMPLES_PER_FRAME + WINDOW_AUDIO_SAMPLES
+        needed = window_audio_end(stop - 1)
         mfcc = StreamedMfcc(read, min(self.n_samples, needed))
         span = mfcc.columns(*window_columns(first, stop - first))
         energy = window_energy(span)
