@@ -450,8 +450,10 @@ def test_sigterm_records_what_finished_and_removes_what_did_not(workers, batch_c
     process = _batch([batch_clips], data_dir, (syncnet_weights, s3fd_weights), "--workers", workers,
                      "--facedet_scale", "1")
     try:
-        seen = wait_for_line(process.stderr, "a.mp4: 0 face track(s)", "b.mp4: 0 face track(s)", "c.mp4: started",
-                             timeout=300)
+        # The batch's line for a recorded video ("NAME: N face track(s), S s"), not the pipeline's
+        # "N face track(s) in M scene(s)" that a worker logs under the video's name before it ends.
+        seen = wait_for_line(process.stderr, "a.mp4: 0 face track(s), ", "b.mp4: 0 face track(s), ",
+                             "c.mp4: started", timeout=300)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=120)
     finally:
