@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.metadata
+import importlib.util
 import inspect
 import json
 import os
@@ -130,6 +131,9 @@ def pytest_runtest_setup(item):
         missing = [name for name in mark.args if not extras.available(name)]
         if missing and os.environ.get("SYNCNET_CORE_ONLY") == "1":
             pytest.skip(f"the core-only run: needs the {', '.join(missing)} extra(s)")
+    if item.get_closest_marker("docs_tools") and os.environ.get("SYNCNET_CORE_ONLY") == "1" \
+            and importlib.util.find_spec("griffe") is None:
+        pytest.skip("the core-only run: needs the docs tools of requirements-dev.txt (griffe)")
 
 
 @pytest.fixture(scope="session")

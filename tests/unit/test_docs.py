@@ -99,6 +99,7 @@ def _docstrings_hook():
     return hook
 
 
+@pytest.mark.docs_tools
 @pytest.mark.timeout(60)
 def test_the_api_reference_renders_every_documented_name():
     """What mkdocstrings would render wrong without a warning: a `name: text` line with an
@@ -112,6 +113,7 @@ def test_the_api_reference_renders_every_documented_name():
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.docs_tools
 def test_the_docstring_check_finds_a_hidden_name_and_a_stray_argument():
     import griffe
 
